@@ -1,0 +1,42 @@
+# NIMA Lab. Every target sets up what it needs: `make test` and `make demo` work on a fresh clone.
+PYTHON ?= python3.11
+VENV   ?= .venv
+EXTRAS ?= cpu,dev
+comma  := ,
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: setup test lint demo weights lab bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; run 'make PYTHON=python3' or install Python 3.11"; exit 2; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+lint: setup
+	$(BIN)/ruff check .
+
+test: setup lint
+	$(BIN)/pytest
+
+weights: setup
+	$(BIN)/nima weights
+
+demo: setup
+	@mkdir -p reports/demo
+	$(BIN)/nima score $$($(BIN)/python -m nima_utils.sample_images) --out reports/demo/scores.csv
+	@echo "demo: scores written to reports/demo/scores.csv"
+
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+bench: setup
+	$(BIN)/python benchmarks/score_throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

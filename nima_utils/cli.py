@@ -1,0 +1,110 @@
+"""The `nima` command line: a thin layer over nima_utils."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _threshold(text: str) -> float:
+    value = float(text)
+    if not 1.0 <= value <= 10.0:
+        raise argparse.ArgumentTypeError(f"must lie between 1 and 10, got {text}")
+    return value
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from nima_utils.engine import load_engine
+    from nima_utils.images import find_images
+    from nima_utils.scoring import ResultWriter, score_images
+
+    fmt = ResultWriter.format_for(args.out) if args.out else "csv"
+    files = find_images(args.paths)
+    if not files:
+        print("nima score: no images found in " + ", ".join(args.paths), file=sys.stderr)
+        return 1
+    engine = load_engine(args.weights, args.engine)
+    print(f"nima score: {len(files)} images, {engine.name} engine, weights {engine.weights}", file=sys.stderr)
+    out = open(args.out, "w", newline="") if args.out else sys.stdout  # noqa: SIM115
+    failed = 0
+    try:
+        writer = ResultWriter(out, fmt)
+        results = score_images(files, engine, batch_size=args.batch_size, threshold=args.threshold)
+        for result in tqdm(results, total=len(files), unit="img", file=sys.stderr, disable=args.quiet or None):
+            writer.write(result)
+            if not result.ok:
+                failed += 1
+                tqdm.write(f"  {result.source}: {result.error}", file=sys.stderr)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    where = f" -> {args.out}" if args.out else ""
+    print(f"nima score: {len(files) - failed} scored, {failed} failed{where}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    from nima_utils.weights import fetch_idealo
+
+    path = fetch_idealo(args.dir, url=args.url)
+    print(f"idealo NIMA weights ready and verified: {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from nima_utils import __version__
+    from nima_utils.scoring import DEFAULT_THRESHOLD
+    from nima_utils.weights import IDEALO_URL
+
+    parser = argparse.ArgumentParser(prog="nima", description="NIMA Lab: neural image assessment.")
+    parser.add_argument("--version", action="version", version=f"nima-lab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    score = sub.add_parser("score", help="score photos (files and folders, recursive)")
+    score.add_argument("paths", nargs="+", help="image files or folders")
+    score.add_argument("--weights", type=Path, help="weights file (default: newest in weights/, else idealo's)")
+    score.add_argument("--out", help="write rows to FILE.csv or FILE.jsonl (default: CSV on stdout)")
+    score.add_argument("--batch-size", type=_positive_int, default=32)
+    score.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
+                       help=f"accept if mean > threshold (default {DEFAULT_THRESHOLD})")
+    score.add_argument("--engine", default="keras", choices=["keras"])
+    score.add_argument("--quiet", action="store_true", help="no progress bar")
+    score.set_defaults(func=cmd_score)
+
+    weights = sub.add_parser("weights", help="download and verify idealo's published NIMA weights")
+    weights.add_argument("--dir", type=Path, help="destination folder (default weights/)")
+    weights.add_argument("--url", default=IDEALO_URL, help="download from this URL or mirror instead")
+    weights.set_defaults(func=cmd_weights)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `nima`: user errors are one clear line on stderr and exit status 2."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    from nima_utils.download import DownloadError
+    from nima_utils.weights import WeightsError
+
+    try:
+        return args.func(args)
+    except (WeightsError, DownloadError, ValueError, OSError) as exc:
+        print(f"nima {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"nima {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Reading photos for NIMA: any common format, from a path or bytes, safely, to model input.
+
+Every failure is an `ImageLoadError` with a short reason, so callers can report it per image.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF")
+"""Formats accepted (MPO is the multi-picture JPEG some cameras write)."""
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+"""Suffixes picked up when a folder is scanned."""
+DEFAULT_MAX_PIXELS = 50_000_000
+"""Images with more pixels are refused as possible decompression bombs (50 megapixels)."""
+
+_RESAMPLING = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
+
+class ImageLoadError(ValueError):
+    """An input that cannot be used as a photo; the message says why."""
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Grayscale, palette, CMYK, 16-bit and alpha images -> 8-bit RGB (alpha over white)."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I") and arr.max(initial=0) > 255 else 255.0
+        if img.mode == "F" and arr.max(initial=0) <= 1.0:
+            top = 1.0
+        img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def load_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open a photo from a path or bytes as an upright 8-bit RGB image (first frame if animated).
+
+    The format is sniffed from the content, never from the name; EXIF orientation is applied.
+    """
+    try:
+        fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else Path(source)
+        if isinstance(fp, io.BytesIO) and fp.getbuffer().nbytes == 0:
+            raise ImageLoadError("empty file")
+        if isinstance(fp, Path):
+            if not fp.exists():
+                raise ImageLoadError("no such file")
+            if fp.is_dir():
+                raise ImageLoadError("is a folder, not an image")
+            if fp.stat().st_size == 0:
+                raise ImageLoadError("empty file")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(fp)
+            if img.format not in FORMATS:
+                raise ImageLoadError(f"unsupported image format {img.format}")
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageLoadError(
+                    f"too many pixels ({width}x{height} > {max_pixels:,}): refused as a possible decompression bomb"
+                )
+            if width < 1 or height < 1:
+                raise ImageLoadError("image has no pixels")
+            img.seek(0)
+            img.load()
+            img = ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img
+            return _to_rgb(img)
+    except ImageLoadError:
+        raise
+    except Image.UnidentifiedImageError:
+        raise ImageLoadError("not an image (unrecognised content)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageLoadError(f"refused as a possible decompression bomb: {exc}") from None
+    except OSError as exc:
+        reason = "truncated or corrupt image" if "truncated" in str(exc) or "broken" in str(exc) else str(exc)
+        raise ImageLoadError(reason) from None
+    except Exception as exc:
+        raise ImageLoadError(f"corrupt image ({type(exc).__name__}: {exc})") from None
+
+
+def resize(img: Image.Image, size: int, method: str = "nearest") -> np.ndarray:
+    """Squash to size x size with the model card's interpolation -> uint8 array (size, size, 3)."""
+    if method not in _RESAMPLING:
+        raise ValueError(f"unknown resize method {method!r}")
+    return np.asarray(img.resize((size, size), _RESAMPLING[method]), dtype=np.uint8)
+
+
+def preprocess(batch: np.ndarray, method: str = "mobilenet") -> np.ndarray:
+    """uint8 RGB -> the backbone's input scaling (MobileNet: [-1, 1], as `preprocess_input`)."""
+    if method != "mobilenet":
+        raise ValueError(f"unknown preprocessing {method!r}")
+    return np.asarray(batch, dtype=np.float32) / 127.5 - 1.0
+
+
+def find_images(paths: list[str | Path]) -> list[Path]:
+    """Expand files and folders (recursively, by image suffix) into a sorted list of files.
+
+    Files named explicitly are kept whatever their suffix (and reported if they are not images).
+    """
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            found.append(p)
+    return found

@@ -1,0 +1,87 @@
+"""Score-distribution statistics and the evaluation metrics of the NIMA paper (NumPy/SciPy)."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.stats
+
+SCORES = np.arange(1, 11, dtype=np.float64)
+"""The ten rating buckets of AVA, 1..10."""
+
+
+def _as_2d(p: np.ndarray) -> np.ndarray:
+    arr = np.asarray(p, dtype=np.float64)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[-1] != 10:
+        raise ValueError(f"expected score distributions of shape (N, 10) or (10,), got {np.shape(p)}")
+    return arr
+
+
+def normalize(counts: np.ndarray) -> np.ndarray:
+    """Vote counts (N, 10) -> probability distributions; rows without votes are rejected."""
+    arr = _as_2d(counts)
+    if (arr < 0).any():
+        raise ValueError("vote counts must be non-negative")
+    totals = arr.sum(axis=1, keepdims=True)
+    if (totals == 0).any():
+        raise ValueError("a distribution has no votes at all")
+    out = arr / totals
+    return out[0] if np.ndim(counts) == 1 else out
+
+
+def mean_score(p: np.ndarray) -> np.ndarray:
+    """Mean of a score distribution over 1..10 (a float for one distribution)."""
+    arr = _as_2d(p)
+    out = arr @ SCORES
+    return out[0] if np.ndim(p) == 1 else out
+
+
+def std_score(p: np.ndarray) -> np.ndarray:
+    """Standard deviation of a score distribution over 1..10."""
+    arr = _as_2d(p)
+    mu = arr @ SCORES
+    out = np.sqrt(np.maximum(arr @ (SCORES**2) - mu**2, 0.0))
+    return out[0] if np.ndim(p) == 1 else out
+
+
+def emd(p: np.ndarray, q: np.ndarray, r: float = 2.0) -> np.ndarray:
+    """Earth mover's distance of the paper: (mean_k |CDF_p(k) - CDF_q(k)|^r)^(1/r), per row."""
+    a, b = _as_2d(p), _as_2d(q)
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    diff = np.abs(np.cumsum(a, axis=1) - np.cumsum(b, axis=1))
+    out = np.mean(diff**r, axis=1) ** (1.0 / r)
+    return out[0] if np.ndim(p) == 1 else out
+
+
+def srcc(pred: np.ndarray, true: np.ndarray) -> float:
+    """Spearman rank correlation (e.g. between predicted and human mean scores)."""
+    return float(scipy.stats.spearmanr(pred, true).statistic)
+
+
+def lcc(pred: np.ndarray, true: np.ndarray) -> float:
+    """Pearson linear correlation coefficient."""
+    return float(scipy.stats.pearsonr(pred, true).statistic)
+
+
+def binary_accuracy(pred_mean: np.ndarray, true_mean: np.ndarray, threshold: float = 5.0) -> float:
+    """Share of images put on the same side of `threshold` (paper: 5.0; the service: 5.1)."""
+    pred_mean, true_mean = np.asarray(pred_mean), np.asarray(true_mean)
+    return float(np.mean((pred_mean > threshold) == (true_mean > threshold)))
+
+
+def evaluate(pred: np.ndarray, true: np.ndarray, threshold: float = 5.0) -> dict[str, float]:
+    """All paper metrics for predicted vs. human distributions (N, 10)."""
+    pm, tm = mean_score(pred), mean_score(true)
+    ps, ts = std_score(pred), std_score(true)
+    return {
+        "n": len(pm),
+        "emd": float(np.mean(emd(pred, true))),
+        "srcc_mean": srcc(pm, tm),
+        "lcc_mean": lcc(pm, tm),
+        "srcc_std": srcc(ps, ts),
+        "lcc_std": lcc(ps, ts),
+        "accuracy": binary_accuracy(pm, tm, threshold),
+        "threshold": float(threshold),
+    }
