@@ -37,6 +37,7 @@ lab: setup
 
 bench: setup
 	$(BIN)/python benchmarks/score_throughput.py
+	$(BIN)/python benchmarks/service_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -62,6 +62,32 @@ def cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from nima_utils.engine import export_tflite
+    from nima_utils.weights import default_weights
+
+    out = export_tflite(args.weights or default_weights(), args.out)
+    print(f"LiteRT model written: {out} (model card {out.with_suffix('').name}.card.json)")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from nima_utils.engine import load_engine
+    from nima_utils.service import Limits, ServiceConfig, create_app
+
+    mib = 1 << 20
+    limits = Limits(max_file_bytes=int(args.max_file_mb * mib), max_request_bytes=int(args.max_request_mb * mib),
+                    max_pixels=args.max_pixels, max_batch=args.max_batch)
+    config = ServiceConfig(weights=args.weights, engine=args.engine, threshold=args.threshold, limits=limits)
+    engine = load_engine(args.weights, args.engine)  # fail here, with a clear message, not in the server
+    where = f"http://{args.host}:{args.port}/"
+    print(f"nima serve: {engine.name} engine, weights {engine.weights}, {where}", file=sys.stderr)
+    uvicorn.run(create_app(config, engine), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from nima_utils import __version__
     from nima_utils.scoring import DEFAULT_THRESHOLD
@@ -78,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--batch-size", type=_positive_int, default=32)
     score.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
                        help=f"accept if mean > threshold (default {DEFAULT_THRESHOLD})")
-    score.add_argument("--engine", default="keras", choices=["keras"])
+    score.add_argument("--engine", default="keras", choices=["keras", "tflite"],
+                       help="tflite: LiteRT with XNNPACK, faster on CPU (converts Keras weights on the fly)")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     score.set_defaults(func=cmd_score)
 
@@ -86,6 +113,25 @@ def build_parser() -> argparse.ArgumentParser:
     weights.add_argument("--dir", type=Path, help="destination folder (default weights/)")
     weights.add_argument("--url", default=IDEALO_URL, help="download from this URL or mirror instead")
     weights.set_defaults(func=cmd_weights)
+
+    export = sub.add_parser("export", help="convert NIMA weights to another format (LiteRT/TFLite)")
+    export.add_argument("--format", choices=["tflite"], default="tflite")
+    export.add_argument("--weights", type=Path, help="weights file (default: newest in weights/, else idealo's)")
+    export.add_argument("--out", type=Path, required=True, help="MODEL.tflite")
+    export.set_defaults(func=cmd_export)
+
+    serve = sub.add_parser("serve", help="run the HTTP scoring service (web page at /, API docs at /docs)")
+    serve.add_argument("--weights", type=Path, help="weights file (.tflite for the tflite engine)")
+    serve.add_argument("--engine", default="keras", choices=["keras", "tflite"])
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD)
+    serve.add_argument("--max-file-mb", type=float, default=20.0, help="largest upload per file (MiB)")
+    serve.add_argument("--max-request-mb", type=float, default=200.0, help="largest request body (MiB)")
+    serve.add_argument("--max-pixels", type=_positive_int, default=50_000_000, help="decompression-bomb guard")
+    serve.add_argument("--max-batch", type=_positive_int, default=64, help="most files in one batch request")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

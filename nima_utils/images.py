@@ -28,7 +28,12 @@ _RESAMPLING = {
 
 
 class ImageLoadError(ValueError):
-    """An input that cannot be used as a photo; the message says why."""
+    """An input that cannot be used as a photo; the message says why, `kind` says what class of
+    problem it is: missing, empty, not_image, unsupported, too_large or corrupt."""
+
+    def __init__(self, message: str, kind: str = "corrupt") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -56,26 +61,27 @@ def load_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
     try:
         fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else Path(source)
         if isinstance(fp, io.BytesIO) and fp.getbuffer().nbytes == 0:
-            raise ImageLoadError("empty file")
+            raise ImageLoadError("empty file", "empty")
         if isinstance(fp, Path):
             if not fp.exists():
-                raise ImageLoadError("no such file")
+                raise ImageLoadError("no such file", "missing")
             if fp.is_dir():
-                raise ImageLoadError("is a folder, not an image")
+                raise ImageLoadError("is a folder, not an image", "missing")
             if fp.stat().st_size == 0:
-                raise ImageLoadError("empty file")
+                raise ImageLoadError("empty file", "empty")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(fp)
             if img.format not in FORMATS:
-                raise ImageLoadError(f"unsupported image format {img.format}")
+                raise ImageLoadError(f"unsupported image format {img.format}", "unsupported")
             width, height = img.size
             if width * height > max_pixels:
                 raise ImageLoadError(
-                    f"too many pixels ({width}x{height} > {max_pixels:,}): refused as a possible decompression bomb"
+                    f"too many pixels ({width}x{height} > {max_pixels:,}): refused as a possible decompression bomb",
+                    "too_large",
                 )
             if width < 1 or height < 1:
-                raise ImageLoadError("image has no pixels")
+                raise ImageLoadError("image has no pixels", "corrupt")
             img.seek(0)
             img.load()
             img = ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img
@@ -83,9 +89,9 @@ def load_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
     except ImageLoadError:
         raise
     except Image.UnidentifiedImageError:
-        raise ImageLoadError("not an image (unrecognised content)") from None
+        raise ImageLoadError("not an image (unrecognised content)", "not_image") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageLoadError(f"refused as a possible decompression bomb: {exc}") from None
+        raise ImageLoadError(f"refused as a possible decompression bomb: {exc}", "too_large") from None
     except OSError as exc:
         reason = "truncated or corrupt image" if "truncated" in str(exc) or "broken" in str(exc) else str(exc)
         raise ImageLoadError(reason) from None
