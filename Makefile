@@ -22,15 +22,18 @@ lint: setup
 	$(BIN)/ruff check .
 
 test: setup lint
-	$(BIN)/pytest
+	$(BIN)/pytest --nbval-lax tests notebooks
 
 weights: setup
 	$(BIN)/nima weights
 
 demo: setup
 	@mkdir -p reports/demo
+	$(BIN)/papermill notebooks/01_ava_download_cleanup.ipynb reports/01_ava_download_cleanup.ipynb --cwd notebooks
+	$(BIN)/jupyter nbconvert --to html --log-level WARN reports/01_ava_download_cleanup.ipynb
+	$(BIN)/nima weights --if-missing
 	$(BIN)/nima score $$($(BIN)/python -m nima_utils.sample_images) --out reports/demo/scores.csv
-	@echo "demo: scores written to reports/demo/scores.csv"
+	@echo "demo: reports/01_ava_download_cleanup.html and reports/demo/scores.csv"
 
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks
@@ -38,6 +41,7 @@ lab: setup
 bench: setup
 	$(BIN)/python benchmarks/score_throughput.py
 	$(BIN)/python benchmarks/service_throughput.py
+	$(BIN)/python benchmarks/data_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -55,9 +55,23 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    from nima_utils.weights import fetch_idealo
+    from nima_utils.weights import WeightsError, default_weights, fetch_idealo
 
-    path = fetch_idealo(args.dir, url=args.url)
+    if args.if_missing:
+        try:
+            print(f"NIMA weights present: {default_weights(args.dir)}")
+            return 0
+        except WeightsError:
+            pass
+    from nima_utils.download import DownloadError
+    from nima_utils.weights import IDEALO_FILENAME, weights_dir
+
+    try:
+        path = fetch_idealo(args.dir, url=args.url)
+    except DownloadError as exc:
+        folder = args.dir or weights_dir()
+        raise DownloadError(f"{exc}\nWithout access to that URL: download {IDEALO_FILENAME} elsewhere and copy it "
+                            f"into {folder}/, or pass --url with a mirror.") from None
     print(f"idealo NIMA weights ready and verified: {path}")
     return 0
 
@@ -112,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     weights = sub.add_parser("weights", help="download and verify idealo's published NIMA weights")
     weights.add_argument("--dir", type=Path, help="destination folder (default weights/)")
     weights.add_argument("--url", default=IDEALO_URL, help="download from this URL or mirror instead")
+    weights.add_argument("--if-missing", action="store_true", help="do nothing if weights/ already has weights")
     weights.set_defaults(func=cmd_weights)
 
     export = sub.add_parser("export", help="convert NIMA weights to another format (LiteRT/TFLite)")

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 import sys
+import tarfile
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+import zipfile
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from tqdm import tqdm
@@ -27,8 +34,10 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _attempt(url: str, part: Path, timeout: float, progress: bool) -> None:
+def _attempt(url: str, part: Path, timeout: float, progress: bool, pace: Callable[[], None] | None) -> None:
     """One request: resume `part` with a Range header where possible and append to it."""
+    if pace is not None:
+        pace()
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "nima-lab"})
     if have and not url.startswith("file:"):
@@ -63,12 +72,13 @@ def download_file(
     backoff: float = 1.0,
     timeout: float = 60.0,
     progress: bool = True,
+    pace: Callable[[], None] | None = None,
 ) -> Path:
     """Download `url` to `dest`, resuming an interrupted `dest.part`; skip if `dest` exists.
 
     Transient failures (connection errors, cut bodies, 5xx, 429) are retried with exponential
     backoff and resume where they stopped; the file appears under its final name only when
-    complete (and, if `sha256` is given, verified).
+    complete (and, if `sha256` is given, verified). `pace` is called before every request.
     """
     dest = Path(dest)
     if dest.exists():
@@ -80,7 +90,7 @@ def download_file(
         if attempt:
             time.sleep(backoff * 2 ** (attempt - 1))
         try:
-            _attempt(url, part, timeout, progress)
+            _attempt(url, part, timeout, progress, pace)
             break
         except urllib.error.HTTPError as exc:
             last = exc
@@ -103,3 +113,173 @@ def download_file(
             raise DownloadError(f"{url}: checksum mismatch (got {got}, expected {sha256}); kept as {bad}")
     part.replace(dest)
     return dest
+
+
+class Pacer:
+    """Spaces request starts at least `delay` seconds apart across all threads (polite crawling)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay, self._next, self._lock = delay, 0.0, threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            wait = self._next - now
+            self._next = max(now, self._next) + self.delay
+        if wait > 0:
+            time.sleep(wait)
+
+
+@dataclasses.dataclass
+class DownloadJob:
+    url: str
+    dest: Path
+    sha256: str | None = None
+
+
+@dataclasses.dataclass
+class DownloadSummary:
+    """What a batch of downloads did: fetched now, already there before, failed (with reasons)."""
+
+    downloaded: list[Path] = dataclasses.field(default_factory=list)
+    already_present: list[Path] = dataclasses.field(default_factory=list)
+    failed: dict[str, str] = dataclasses.field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def __str__(self) -> str:
+        text = (f"{len(self.downloaded)} downloaded, {len(self.already_present)} already present, "
+                f"{len(self.failed)} failed in {self.seconds:.1f} s")
+        return text + "".join(f"\n  {url}: {why}" for url, why in list(self.failed.items())[:10])
+
+
+def download_many(
+    jobs: Iterable[DownloadJob],
+    workers: int = 4,
+    delay: float = 0.0,
+    retries: int = 5,
+    backoff: float = 1.0,
+    timeout: float = 60.0,
+    progress: bool = True,
+) -> DownloadSummary:
+    """Download many files in parallel, each resumable and retried; finished files are never
+    fetched again, so an interrupted run continues where it stopped. `delay` spaces the starts of
+    all requests (the original AVA host asks for one). Failures are collected, not raised."""
+    jobs = list(jobs)
+    summary = DownloadSummary()
+    start = time.monotonic()
+    summary.already_present = [Path(job.dest) for job in jobs if Path(job.dest).exists()]
+    pending = [job for job in jobs if not Path(job.dest).exists()]
+    pace = Pacer(delay) if delay > 0 else None
+
+    def run(job: DownloadJob) -> Path:
+        return download_file(job.url, job.dest, job.sha256, retries, backoff, timeout, progress=False, pace=pace)
+
+    with (
+        ThreadPoolExecutor(max(1, workers), thread_name_prefix="nima-download") as pool,
+        tqdm(total=len(pending), unit="file", desc="download", disable=not progress, file=sys.stderr) as bar,
+    ):
+        futures = {pool.submit(run, job): job for job in pending}
+        for future in as_completed(futures):
+            job = futures[future]
+            try:
+                summary.downloaded.append(future.result())
+            except DownloadError as exc:
+                summary.failed[job.url] = str(exc)
+            bar.update(1)
+    summary.seconds = time.monotonic() - start
+    return summary
+
+
+def template_jobs(template: str, ids: Iterable[str], dest_dir: str | Path, suffix: str = ".jpg") -> list[DownloadJob]:
+    """One job per image id from a URL template such as `https://host/images/{id}.jpg`."""
+    if "{id}" not in template:
+        raise ValueError(f"the URL template must contain {{id}}: {template}")
+    dest_dir = Path(dest_dir)
+    return [DownloadJob(template.format(id=i), dest_dir / f"{i}{suffix}") for i in ids]
+
+
+def _url_name(url: str) -> str:
+    name = Path(urllib.parse.urlparse(url).path).name
+    if not name:
+        raise ValueError(f"cannot tell a file name from the URL {url}")
+    return name
+
+
+def _part_base(name: str) -> str | None:
+    """`x.7z.001` -> `x.7z` for numbered parts of a multi-part archive, else None."""
+    stem, dot, number = name.rpartition(".")
+    return stem if dot and number.isdigit() and len(number) >= 3 else None
+
+
+def _safe_members(names: Iterable[str], where: str) -> None:
+    for name in names:
+        if name.startswith("/") or ".." in Path(name).parts:
+            raise DownloadError(f"{where}: refusing to extract {name!r} outside the target folder")
+
+
+def extract(archive: str | Path, dest: str | Path) -> None:
+    """Unpack a zip, tar(.gz/.bz2/.xz) or 7z archive into `dest`, refusing paths that escape it."""
+    archive, dest = Path(archive), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    name = archive.name.lower()
+    if name.endswith(".zip"):
+        with zipfile.ZipFile(archive) as z:
+            _safe_members(z.namelist(), archive.name)
+            z.extractall(dest)
+    elif name.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")):
+        with tarfile.open(archive) as t:
+            t.extractall(dest, filter="data")
+    elif name.endswith(".7z"):
+        import py7zr
+
+        with py7zr.SevenZipFile(archive) as z:
+            _safe_members(z.getnames(), archive.name)
+            z.extractall(dest)
+    else:
+        raise DownloadError(f"{archive.name}: unknown archive type (zip, tar, tar.gz, tar.bz2, tar.xz, 7z)")
+
+
+def fetch_archives(
+    urls: list[str],
+    download_dir: str | Path,
+    extract_dir: str | Path,
+    sha256: dict[str, str] | None = None,
+    workers: int = 4,
+    progress: bool = True,
+) -> DownloadSummary:
+    """Download archives (single or numbered multi-part: `x.7z.001`, `x.7z.002`, ...), join parts,
+    and unpack each archive once into `extract_dir` (a marker file records it). Checksums, keyed
+    by file name, are checked where the source publishes them."""
+    download_dir, extract_dir = Path(download_dir), Path(extract_dir)
+    sha256 = sha256 or {}
+    jobs = [DownloadJob(u, download_dir / _url_name(u), sha256.get(_url_name(u))) for u in urls]
+    summary = download_many(jobs, workers=workers, progress=progress)
+    if not summary.ok:
+        return summary
+    groups: dict[str, list[Path]] = {}
+    for job in jobs:
+        base = _part_base(job.dest.name)
+        groups.setdefault(base or job.dest.name, []).append(job.dest)
+    for base, parts in groups.items():
+        marker = extract_dir / f".{base}.extracted"
+        if marker.exists():
+            continue
+        archive = download_dir / base
+        if len(parts) > 1 or parts[0].name != base:
+            tmp = archive.with_name(archive.name + ".joining")
+            with open(tmp, "wb") as out:
+                for part in sorted(parts, key=lambda p: int(p.name.rpartition(".")[2])):
+                    with open(part, "rb") as f:
+                        shutil.copyfileobj(f, out, CHUNK)
+            tmp.replace(archive)
+        try:
+            extract(archive, extract_dir)
+        except (zipfile.BadZipFile, tarfile.TarError, OSError) as exc:
+            summary.failed[base] = f"could not unpack: {exc}"
+            continue
+        marker.write_text("ok\n")
+    return summary

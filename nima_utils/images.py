@@ -53,11 +53,10 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB") if img.mode != "RGB" else img
 
 
-def load_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Open a photo from a path or bytes as an upright 8-bit RGB image (first frame if animated).
-
-    The format is sniffed from the content, never from the name; EXIF orientation is applied.
-    """
+def decode_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open and fully decode a photo (first frame if animated), as stored: no orientation or mode
+    change. The format is sniffed from the content, never from the name. This is the check that
+    cleanup runs on every file; `load_image` builds on it."""
     try:
         fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else Path(source)
         if isinstance(fp, io.BytesIO) and fp.getbuffer().nbytes == 0:
@@ -84,8 +83,7 @@ def load_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
                 raise ImageLoadError("image has no pixels", "corrupt")
             img.seek(0)
             img.load()
-            img = ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img
-            return _to_rgb(img)
+            return img
     except ImageLoadError:
         raise
     except Image.UnidentifiedImageError:
@@ -93,8 +91,22 @@ def load_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageLoadError(f"refused as a possible decompression bomb: {exc}", "too_large") from None
     except OSError as exc:
-        reason = "truncated or corrupt image" if "truncated" in str(exc) or "broken" in str(exc) else str(exc)
+        reason = "truncated image file" if "truncated" in str(exc) else f"corrupt image data ({exc})"
         raise ImageLoadError(reason) from None
+    except Exception as exc:
+        raise ImageLoadError(f"corrupt image ({type(exc).__name__}: {exc})") from None
+
+
+def load_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open a photo from a path or bytes as an upright 8-bit RGB image (first frame if animated).
+
+    The format is sniffed from the content, never from the name; EXIF orientation is applied.
+    """
+    img = decode_image(source, max_pixels)
+    try:
+        if img.getexif().get(0x0112, 1) != 1:
+            img = ImageOps.exif_transpose(img)
+        return _to_rgb(img)
     except Exception as exc:
         raise ImageLoadError(f"corrupt image ({type(exc).__name__}: {exc})") from None
 

@@ -1,0 +1,149 @@
+"""Where AVA comes from: the embedded demo, archive mirrors, a per-image URL template, or a
+folder you already have. Each source ends as the same local layout: labels, test list, images/."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from nima_utils.ava import read_labels
+from nima_utils.demo_data import make_demo_dataset
+from nima_utils.download import (
+    DownloadError,
+    DownloadJob,
+    DownloadSummary,
+    download_many,
+    fetch_archives,
+    template_jobs,
+)
+
+SOURCES = ("demo", "archives", "template", "folder")
+
+
+@dataclasses.dataclass
+class AvaFiles:
+    """A local AVA-format dataset: label file, official test list (may be absent), images folder."""
+
+    labels: Path
+    test_list: Path | None
+    images_dir: Path
+    downloads: DownloadSummary | None = None
+
+
+def _find_images_dir(root: Path) -> Path:
+    """The folder holding the extracted `<id>.jpg` files (archives nest them differently)."""
+    candidates = [root / "images", root]
+    candidates += sorted(p for p in root.rglob("*") if p.is_dir())
+    for folder in candidates:
+        if folder.is_dir() and any(folder.glob("*.jpg")):
+            return folder
+    return root / "images"
+
+
+def _fetch_side_files(urls: dict[str, str], folder: Path, sha256: dict[str, str], progress: bool) -> DownloadSummary:
+    jobs = [DownloadJob(u, folder / name, sha256.get(name)) for name, u in urls.items() if u]
+    return download_many(jobs, workers=2, progress=progress)
+
+
+def fetch_demo(data_dir: str | Path, seed: int = 0, progress: bool = True) -> AvaFiles:
+    """Generate the demo source (if needed) and "download" it through the real downloader from
+    file:// URLs, with the checksums it publishes, then unpack its archive."""
+    data_dir = Path(data_dir)
+    source = data_dir / "demo_source"
+    if not (source / "sources.json").exists():
+        make_demo_dataset(source, seed=seed)
+    published = json.loads((source / "sources.json").read_text())
+    if published.get("seed") != seed:
+        make_demo_dataset(source, seed=seed)
+        published = json.loads((source / "sources.json").read_text())
+    sha = published["sha256"]
+    target = data_dir / "ava_demo"
+    side = _fetch_side_files({"AVA.txt": (source / "AVA.txt").resolve().as_uri(),
+                              "generic_test.jpgl": (source / "generic_test.jpgl").resolve().as_uri()},
+                             target, sha, progress)
+    archives = fetch_archives([(source / "images.zip").resolve().as_uri()], target / "downloads", target,
+                              sha256=sha, progress=progress)
+    return AvaFiles(target / "AVA.txt", target / "generic_test.jpgl", _find_images_dir(target),
+                    _merge(side, archives))
+
+
+def fetch_from_archives(data_dir: str | Path, archive_urls: list[str], labels_url: str, test_list_url: str = "",
+                        sha256: dict[str, str] | None = None, progress: bool = True) -> AvaFiles:
+    """AVA from archive files (single or multi-part zip/tar/7z) plus the label file and test list."""
+    if not archive_urls or not labels_url:
+        raise ValueError("source 'archives' needs archive_urls and labels_url")
+    target = Path(data_dir) / "ava"
+    sha256 = sha256 or {}
+    side = _fetch_side_files({"AVA.txt": labels_url, "generic_test.jpgl": test_list_url}, target, sha256, progress)
+    archives = fetch_archives(archive_urls, target / "downloads", target, sha256=sha256, progress=progress)
+    test = target / "generic_test.jpgl"
+    return AvaFiles(target / "AVA.txt", test if test.exists() else None, _find_images_dir(target),
+                    _merge(side, archives))
+
+
+def fetch_from_template(data_dir: str | Path, url_template: str, labels_url: str, test_list_url: str = "",
+                        delay: float = 1.0, workers: int = 2, limit: int = 0, progress: bool = True) -> AvaFiles:
+    """AVA image by image from a URL template (`{id}` is replaced), politely spaced by `delay`."""
+    if not labels_url:
+        raise ValueError("source 'template' needs labels_url (the AVA.txt to take the ids from)")
+    target = Path(data_dir) / "ava"
+    side = _fetch_side_files({"AVA.txt": labels_url, "generic_test.jpgl": test_list_url}, target, {}, progress)
+    if not (target / "AVA.txt").exists():
+        raise DownloadError(f"could not get the label file: {side}")
+    ids = list(read_labels(target / "AVA.txt").table["image_id"])
+    if limit:
+        ids = ids[:limit]
+    images = download_many(template_jobs(url_template, ids, target / "images"), workers=workers, delay=delay,
+                           progress=progress)
+    test = target / "generic_test.jpgl"
+    return AvaFiles(target / "AVA.txt", test if test.exists() else None, target / "images", _merge(side, images))
+
+
+def from_folder(local_dir: str | Path) -> AvaFiles:
+    """An AVA copy already on disk: `AVA.txt` (or a votes CSV), optional `generic_test.jpgl`
+    (also looked for in `aesthetics_image_lists/`), and the images in `images/` or the folder."""
+    root = Path(local_dir)
+    labels = next((p for p in (root / "AVA.txt", root / "ava_votes.csv") if p.exists()), None)
+    if labels is None:
+        raise FileNotFoundError(f"{root} has no AVA.txt or ava_votes.csv")
+    test = next((p for p in (root / "generic_test.jpgl", root / "aesthetics_image_lists" / "generic_test.jpgl")
+                 if p.exists()), None)
+    return AvaFiles(labels, test, _find_images_dir(root))
+
+
+def _merge(*summaries: DownloadSummary) -> DownloadSummary:
+    out = DownloadSummary()
+    for s in summaries:
+        out.downloaded += s.downloaded
+        out.already_present += s.already_present
+        out.failed.update(s.failed)
+        out.seconds += s.seconds
+    return out
+
+
+def fetch_source(
+    source: str,
+    data_dir: str | Path,
+    seed: int = 0,
+    archive_urls: list[str] | None = None,
+    labels_url: str = "",
+    test_list_url: str = "",
+    url_template: str = "",
+    request_delay: float = 1.0,
+    local_dir: str = "",
+    workers: int = 2,
+    limit: int = 0,
+    progress: bool = True,
+) -> AvaFiles:
+    """Get AVA from `source` (demo, archives, template or folder) into `data_dir`."""
+    if source == "demo":
+        return fetch_demo(data_dir, seed, progress)
+    if source == "archives":
+        return fetch_from_archives(data_dir, archive_urls or [], labels_url, test_list_url, progress=progress)
+    if source == "template":
+        return fetch_from_template(data_dir, url_template, labels_url, test_list_url, request_delay, workers, limit,
+                                   progress)
+    if source == "folder":
+        return from_folder(local_dir)
+    raise ValueError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")

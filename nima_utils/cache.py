@@ -1,0 +1,213 @@
+"""The training cache: images resized once (the paper: 256x256, then random 224 crops) and
+re-encoded as JPEG into TFRecord shards that tf.data reads with parallel I/O.
+
+Decoding full-size AVA JPEGs every epoch is what makes AVA epochs take hours; the cache pays it
+once. Building is incremental: finished shards are kept, an interrupted build resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from tqdm import tqdm
+
+from nima_utils import __version__
+from nima_utils.cleanup import image_path
+from nima_utils.images import ImageLoadError, load_image, resize
+
+MANIFEST = "cache_manifest.json"
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def _settings(size: int, resize_method: str, quality: int) -> dict:
+    return {"size": size, "resize": resize_method, "jpeg_quality": quality, "format": "tfrecord/jpeg"}
+
+
+def _encode(image_id: str, images_dir: Path, probs: np.ndarray, size: int, method: str, quality: int) -> bytes:
+    pixels = resize(load_image(image_path(images_dir, image_id)), size, method)
+    buf = io.BytesIO()
+    from PIL import Image
+
+    Image.fromarray(pixels).save(buf, "JPEG", quality=quality)
+    feature = {
+        "image_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image_id.encode()])),
+        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[buf.getvalue()])),
+        "probs": tf.train.Feature(float_list=tf.train.FloatList(value=probs.tolist())),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def _write_manifest(path: Path, manifest: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def build_cache(
+    table: pd.DataFrame,
+    images_dir: str | Path,
+    cache_dir: str | Path,
+    split: str,
+    size: int = 256,
+    resize_method: str = "bilinear",
+    quality: int = 95,
+    shard_size: int = 1024,
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict:
+    """Cache the images of `table` (a split's labels: image_id and p1..p10 or c1..c10) as shards
+    `<split>-NNNNN.tfrecord` in `cache_dir`. Shards already built with the same images and
+    settings are skipped; the manifest records settings, shards and any image that failed."""
+    cache_dir, images_dir = Path(cache_dir), Path(images_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = cache_dir / MANIFEST
+    settings = _settings(size, resize_method, quality)
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    if manifest and manifest.get("settings") != settings:
+        raise ValueError(f"{cache_dir} holds a cache built with {manifest.get('settings')}, not {settings}; "
+                         "use another cache folder")
+    manifest = {"settings": settings, "nima_lab": __version__, "splits": manifest.get("splits", {})}
+    if {f"p{i}" for i in range(1, 11)} <= set(table.columns):
+        probs = table[[f"p{i}" for i in range(1, 11)]].to_numpy(np.float64)
+    else:
+        counts = table[[f"c{i}" for i in range(1, 11)]].to_numpy(np.float64)
+        probs = counts / counts.sum(axis=1, keepdims=True)
+    ids = [str(i) for i in table["image_id"]]
+    order = np.argsort(ids, kind="stable")
+    ids, probs = [ids[i] for i in order], probs[order]
+    shards = [(k, ids[k : k + shard_size], probs[k : k + shard_size]) for k in range(0, len(ids), shard_size)]
+    entry = {"shards": [], "images": 0, "failed": {}}
+    previous = {s["file"]: s for s in manifest["splits"].get(split, {}).get("shards", [])}
+    workers = workers or os.cpu_count() or 1
+    bar = tqdm(total=len(ids), unit="img", desc=f"cache {split}", disable=not progress, file=sys.stderr)
+    with ThreadPoolExecutor(workers, thread_name_prefix="nima-cache") as pool:
+        for number, (_, shard_ids, shard_probs) in enumerate(shards):
+            name = f"{split}-{number:05d}-of-{len(shards):05d}.tfrecord"
+            ids_hash = hashlib.sha256("\n".join(shard_ids).encode()).hexdigest()
+            done = previous.get(name)
+            if done and done["ids_sha256"] == ids_hash and (cache_dir / name).exists():
+                entry["shards"].append(done)
+                entry["images"] += done["count"]
+                entry["failed"].update(done.get("failed", {}))
+                bar.update(len(shard_ids))
+                continue
+
+            def job(args: tuple[str, np.ndarray]) -> bytes | str:
+                try:
+                    return _encode(args[0], images_dir, args[1], size, resize_method, quality)
+                except ImageLoadError as exc:
+                    return str(exc)
+
+            tmp = cache_dir / (name + ".tmp")
+            count, failed = 0, {}
+            with tf.io.TFRecordWriter(str(tmp)) as writer:
+                records = pool.map(job, zip(shard_ids, shard_probs, strict=True))
+                for image_id, record in zip(shard_ids, records, strict=True):
+                    if isinstance(record, str):
+                        failed[image_id] = record
+                    else:
+                        writer.write(record)
+                        count += 1
+                    bar.update(1)
+            tmp.replace(cache_dir / name)
+            shard = {"file": name, "count": count, "ids_sha256": ids_hash, "failed": failed}
+            entry["shards"].append(shard)
+            entry["images"] += count
+            entry["failed"].update(failed)
+            manifest["splits"][split] = entry
+            _write_manifest(manifest_path, manifest)  # after every shard: an interruption loses one at most
+    bar.close()
+    stale = {s["file"] for s in previous.values()} - {s["file"] for s in entry["shards"]}
+    for name in stale:
+        (cache_dir / name).unlink(missing_ok=True)
+    manifest["splits"][split] = entry
+    _write_manifest(manifest_path, manifest)
+    return manifest
+
+
+def read_manifest(cache_dir: str | Path) -> dict:
+    path = Path(cache_dir) / MANIFEST
+    if not path.exists():
+        raise FileNotFoundError(f"no training cache in {cache_dir} (build it with build_cache)")
+    return json.loads(path.read_text())
+
+
+_FEATURES = {
+    "image_id": tf.io.FixedLenFeature([], tf.string),
+    "image": tf.io.FixedLenFeature([], tf.string),
+    "probs": tf.io.FixedLenFeature([10], tf.float32),
+}
+
+
+def _preprocess(image: tf.Tensor, crop: int, training: bool) -> tf.Tensor:
+    """Random crop and horizontal flip when training, centre crop otherwise; MobileNet scaling."""
+    if training:
+        image = tf.image.random_crop(image, [crop, crop, 3])
+        image = tf.image.random_flip_left_right(image)
+    else:
+        offset = (tf.shape(image)[0] - crop) // 2
+        image = tf.image.crop_to_bounding_box(image, offset, offset, crop, crop)
+    return tf.cast(image, tf.float32) / 127.5 - 1.0
+
+
+def cache_dataset(
+    cache_dir: str | Path,
+    split: str,
+    batch_size: int = 32,
+    training: bool = False,
+    crop: int = 224,
+    shuffle_buffer: int = 2048,
+    seed: int | None = None,
+    with_ids: bool = False,
+) -> tf.data.Dataset:
+    """Batches of (images, distributions) [or (ids, images, distributions)] from the cache, read
+    with parallel I/O and decoding; shuffled and augmented when `training`."""
+    manifest = read_manifest(cache_dir)
+    if split not in manifest["splits"]:
+        raise ValueError(f"the cache in {cache_dir} has no split {split!r} (has {', '.join(manifest['splits'])})")
+    files = [str(Path(cache_dir) / s["file"]) for s in manifest["splits"][split]["shards"]]
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if training:
+        ds = ds.shuffle(len(files), seed=seed)
+    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(8, len(files)), num_parallel_calls=AUTOTUNE,
+                       deterministic=not training)
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed)
+
+    def parse(record: tf.Tensor):
+        ex = tf.io.parse_single_example(record, _FEATURES)
+        image = _preprocess(tf.io.decode_jpeg(ex["image"], channels=3), crop, training)
+        return (ex["image_id"], image, ex["probs"]) if with_ids else (image, ex["probs"])
+
+    return ds.map(parse, num_parallel_calls=AUTOTUNE).batch(batch_size).prefetch(AUTOTUNE)
+
+
+def originals_dataset(
+    table: pd.DataFrame,
+    images_dir: str | Path,
+    batch_size: int = 32,
+    size: int = 256,
+    crop: int = 224,
+    training: bool = False,
+) -> tf.data.Dataset:
+    """The same batches decoded from the original JPEGs every time (what the cache replaces)."""
+    paths = [str(image_path(images_dir, str(i))) for i in table["image_id"]]
+    counts = table[[f"c{i}" for i in range(1, 11)]].to_numpy(np.float32)
+    probs = counts / counts.sum(axis=1, keepdims=True)
+
+    def load(path: tf.Tensor, p: tf.Tensor):
+        image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
+        image = tf.cast(tf.image.resize(image, [size, size], method="bilinear"), tf.uint8)
+        return _preprocess(image, crop, training), p
+
+    ds = tf.data.Dataset.from_tensor_slices((paths, probs))
+    return ds.map(load, num_parallel_calls=AUTOTUNE).batch(batch_size).prefetch(AUTOTUNE)

@@ -1,0 +1,26 @@
+"""The label statistics users check AVA against: votes per image, mean scores, spreads."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def label_stats(table: pd.DataFrame) -> dict[str, float]:
+    """Summary of a label table with `votes`, `mean` and `std` columns (see `ava.with_distribution`).
+
+    On the full AVA: about 210 votes per image and a mean score of about 5.38.
+    """
+    return {
+        "images": len(table),
+        "votes_mean": float(table["votes"].mean()),
+        "votes_median": float(table["votes"].median()),
+        "votes_min": int(table["votes"].min()),
+        "votes_max": int(table["votes"].max()),
+        "mean_score_mean": float(table["mean"].mean()),
+        "mean_score_std": float(table["mean"].std()),
+        "mean_score_min": float(table["mean"].min()),
+        "mean_score_max": float(table["mean"].max()),
+        "std_mean": float(table["std"].mean()),
+        "share_above_5": float((table["mean"] > 5.0).mean()),
+        "share_above_5_1": float((table["mean"] > 5.1).mean()),
+    }

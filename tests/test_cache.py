@@ -1,0 +1,76 @@
+"""Training cache: round trip, incremental rebuild, tf.data readers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nima_utils.cache import build_cache, cache_dataset, originals_dataset, read_manifest
+from nima_utils.images import load_image, resize
+from tests import image_corpus
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    photo = image_corpus.photo()
+    ids = [f"{i:03d}" for i in range(7)]
+    rng = np.random.default_rng(0)
+    rows = []
+    for k, image_id in enumerate(ids):
+        photo.rotate(10 * k).save(images / f"{image_id}.jpg", quality=92)
+        rows.append({"image_id": image_id, **{f"c{i}": int(c) for i, c in enumerate(rng.integers(0, 30, 10), 1)}})
+    (images / "bad.jpg").write_bytes(b"nope")
+    table = pd.DataFrame(rows).set_index("image_id", drop=False)
+    return table, images
+
+
+def test_round_trip_equals_resized_original(dataset, tmp_path):
+    table, images = dataset
+    manifest = build_cache(table, images, tmp_path / "cache", "train", size=256, shard_size=3, progress=False)
+    assert manifest["splits"]["train"]["images"] == 7 and len(manifest["splits"]["train"]["shards"]) == 3
+    got = {}
+    for ids, x, p in cache_dataset(tmp_path / "cache", "train", batch_size=4, crop=256, with_ids=True):
+        for image_id, image, probs in zip(ids.numpy(), x.numpy(), p.numpy(), strict=True):
+            got[image_id.decode()] = (image, probs)
+    assert sorted(got) == list(table.index)
+    for image_id, (image, probs) in got.items():
+        expected = resize(load_image(images / f"{image_id}.jpg"), 256, "bilinear").astype(np.float32) / 127.5 - 1
+        assert np.abs(image - expected).mean() < 0.02  # JPEG re-encoding at quality 95: about 1 grey level
+        counts = table.loc[image_id, [f"c{i}" for i in range(1, 11)]].to_numpy(float)
+        np.testing.assert_allclose(probs, counts / counts.sum(), rtol=1e-6)
+
+
+def test_incremental_build_skips_done_shards(dataset, tmp_path):
+    table, images = dataset
+    cache = tmp_path / "cache"
+    build_cache(table.iloc[:6], images, cache, "train", shard_size=3, progress=False)
+    first = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.tfrecord")}
+    build_cache(table.iloc[:6], images, cache, "train", shard_size=3, progress=False)
+    assert {p.name: p.stat().st_mtime_ns for p in cache.glob("*.tfrecord")} == first
+    build_cache(table, images, cache, "train", shard_size=3, progress=False)  # one more image: a third shard
+    assert read_manifest(cache)["splits"]["train"]["images"] == 7
+    with pytest.raises(ValueError, match="another cache folder"):
+        build_cache(table, images, cache, "train", size=128, progress=False)
+
+
+def test_failed_images_are_recorded(dataset, tmp_path):
+    table, images = dataset
+    bad = pd.concat([table, pd.DataFrame([{"image_id": "bad", **{f"c{i}": 1 for i in range(1, 11)}}],
+                                         index=["bad"])])
+    manifest = build_cache(bad, images, tmp_path / "cache", "train", progress=False)
+    assert manifest["splits"]["train"]["failed"] == {"bad": "not an image (unrecognised content)"}
+    assert manifest["splits"]["train"]["images"] == 7
+
+
+def test_training_batches_and_originals_reader(dataset, tmp_path):
+    table, images = dataset
+    build_cache(table, images, tmp_path / "cache", "train", progress=False)
+    x, p = next(iter(cache_dataset(tmp_path / "cache", "train", batch_size=5, training=True, seed=1)))
+    assert x.shape == (5, 224, 224, 3) and p.shape == (5, 10)
+    assert float(np.min(x)) >= -1.0 and float(np.max(x)) <= 1.0
+    x2, p2 = next(iter(originals_dataset(table, images, batch_size=5)))
+    assert x2.shape == (5, 224, 224, 3)
+    np.testing.assert_allclose(np.sum(p2, axis=1), 1.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="no split"):
+        cache_dataset(tmp_path / "cache", "test")
