@@ -44,6 +44,17 @@ def make_jpegs(folder: Path, n: int, seed: int = 0) -> list[Path]:
     return paths
 
 
+def bench_weights(given: Path | None, tmp: Path) -> Path:
+    """The weights to time: `given`, else weights/, else a random model of the same architecture
+    (speed does not depend on the weights' values)."""
+    try:
+        return given or default_weights()
+    except WeightsError:
+        card = community_card()
+        print("no weights in weights/: timing a randomly initialised model of the same architecture")
+        return save_nima(build_from_card(card), tmp / "random.weights.h5", card)
+
+
 def timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -60,12 +71,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        try:
-            weights = args.weights or default_weights()
-        except WeightsError:
-            card = community_card()
-            weights = save_nima(build_from_card(card), tmp / "random.weights.h5", card)
-            print("no weights in weights/: timing a randomly initialised model of the same architecture")
+        weights = bench_weights(args.weights, tmp)
         engine = load_engine(weights)
         model, card = engine.model, engine.card
         paths = make_jpegs(tmp, args.images)

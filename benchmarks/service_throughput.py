@@ -21,12 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 import numpy as np
 
-from benchmarks.score_throughput import make_jpegs
+from benchmarks.score_throughput import bench_weights, make_jpegs
 from nima_utils.engine import export_tflite, load_engine
-from nima_utils.model import build_from_card
-from nima_utils.model_card import community_card
 from nima_utils.scoring import prepare, score_images
-from nima_utils.weights import WeightsError, default_weights, save_nima
 from tests.server_process import nima_server
 
 
@@ -55,12 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        try:
-            weights = args.weights or default_weights()
-        except WeightsError:
-            card = community_card()
-            weights = save_nima(build_from_card(card), tmp / "random.weights.h5", card)
-            print("no weights in weights/: timing a randomly initialised model of the same architecture")
+        weights = bench_weights(args.weights, tmp)
         models = {"keras": weights, "tflite": export_tflite(weights, tmp / "model.tflite")}
         paths = make_jpegs(tmp, 256)
         files = [(p.name, p.read_bytes()) for p in paths]

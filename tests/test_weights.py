@@ -86,3 +86,21 @@ def test_download_checksum(tmp_path):
 def test_no_weights_message(tmp_path):
     with pytest.raises(WeightsError, match="make weights"):
         default_weights(tmp_path)
+
+
+def test_whole_model_keras2_file_loads_too(idealo_weights, tmp_path):
+    """Some community files are Keras 2 whole-model saves: the weights sit under `model_weights`."""
+    import h5py
+
+    whole = tmp_path / "mobilenet_weights.h5"
+    with h5py.File(idealo_weights, "r") as src, h5py.File(whole, "w") as dst:
+        group = dst.create_group("model_weights")
+        for key, value in src.attrs.items():
+            group.attrs[key] = value
+        for name in src:
+            src.copy(src[name], group, name=name)
+        dst.attrs["model_config"] = "{}"
+    from nima_utils.weights import load_nima
+
+    _, card = load_nima(whole)
+    assert card.fingerprint == IDEALO_FINGERPRINT and card.padding == "symmetric"
