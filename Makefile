@@ -36,7 +36,7 @@ demo: setup
 	@echo "demo: reports/01_ava_download_cleanup.html and reports/demo/scores.csv"
 
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: setup
 	$(BIN)/python benchmarks/score_throughput.py
