@@ -50,15 +50,11 @@ def fetch_demo(data_dir: str | Path, seed: int = 0, progress: bool = True) -> Av
     """Generate the demo source (if needed) and "download" it through the real downloader from
     file:// URLs, with the checksums it publishes, then unpack its archive."""
     data_dir = Path(data_dir)
-    source = data_dir / "demo_source"
+    source = data_dir / f"demo_source_seed{seed}"  # one folder per seed: files of two seeds never mix
     if not (source / "sources.json").exists():
         make_demo_dataset(source, seed=seed)
-    published = json.loads((source / "sources.json").read_text())
-    if published.get("seed") != seed:
-        make_demo_dataset(source, seed=seed)
-        published = json.loads((source / "sources.json").read_text())
-    sha = published["sha256"]
-    target = data_dir / "ava_demo"
+    sha = json.loads((source / "sources.json").read_text())["sha256"]
+    target = data_dir / f"ava_demo_seed{seed}"
     side = _fetch_side_files({"AVA.txt": (source / "AVA.txt").resolve().as_uri(),
                               "generic_test.jpgl": (source / "generic_test.jpgl").resolve().as_uri()},
                              target, sha, progress)

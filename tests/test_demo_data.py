@@ -53,3 +53,5 @@ def test_fetch_demo_through_the_downloader(tmp_path):
     assert len(list(files.images_dir.glob("*.jpg"))) == len(read_labels(files.labels).table) - 1
     again = fetch_demo(tmp_path, progress=False)
     assert again.downloads.downloaded == [] and len(again.downloads.already_present) == 3
+    other = fetch_demo(tmp_path, seed=1, progress=False)  # another seed: its own files, not the old ones
+    assert len(other.downloads.downloaded) == 3 and other.labels.read_text() != files.labels.read_text()

@@ -97,6 +97,15 @@ def test_batch_length_and_size_limits(client, corpus):
     assert r.status_code == 413 and "request body" in r.json()["detail"]
 
 
+def test_body_limit_without_content_length(client):
+    def chunks():  # a streamed body: no Content-Length header, 3 MB > the 2 MB limit
+        for _ in range(30):
+            yield b"x" * 100_000
+
+    r = client.post("/score/batch", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 413 and "request body" in r.json()["detail"]
+
+
 def test_missing_field_is_a_validation_error(client):
     assert client.post("/score").status_code == 422
     assert client.post("/score/batch", data={"x": "y"}).status_code == 422
