@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import tensorflow as tf
+from PIL import Image
 from tqdm import tqdm
 
 from nima_utils import __version__
@@ -35,8 +36,6 @@ def _settings(size: int, resize_method: str, quality: int) -> dict:
 def _encode(image_id: str, images_dir: Path, probs: np.ndarray, size: int, method: str, quality: int) -> bytes:
     pixels = resize(load_image(image_path(images_dir, image_id)), size, method)
     buf = io.BytesIO()
-    from PIL import Image
-
     Image.fromarray(pixels).save(buf, "JPEG", quality=quality)
     feature = {
         "image_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image_id.encode()])),
@@ -84,13 +83,13 @@ def build_cache(
     ids = [str(i) for i in table["image_id"]]
     order = np.argsort(ids, kind="stable")
     ids, probs = [ids[i] for i in order], probs[order]
-    shards = [(k, ids[k : k + shard_size], probs[k : k + shard_size]) for k in range(0, len(ids), shard_size)]
+    shards = [(ids[k : k + shard_size], probs[k : k + shard_size]) for k in range(0, len(ids), shard_size)]
     entry = {"shards": [], "images": 0, "failed": {}}
     previous = {s["file"]: s for s in manifest["splits"].get(split, {}).get("shards", [])}
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=len(ids), unit="img", desc=f"cache {split}", disable=not progress, file=sys.stderr)
     with ThreadPoolExecutor(workers, thread_name_prefix="nima-cache") as pool:
-        for number, (_, shard_ids, shard_probs) in enumerate(shards):
+        for number, (shard_ids, shard_probs) in enumerate(shards):
             name = f"{split}-{number:05d}-of-{len(shards):05d}.tfrecord"
             ids_hash = hashlib.sha256("\n".join(shard_ids).encode()).hexdigest()
             done = previous.get(name)

@@ -56,6 +56,14 @@ def results_from_probs(sources: list[str], probs: np.ndarray, threshold: float) 
     ]
 
 
+def merge_results(outcomes: list[tuple[str, str | None]], probs: np.ndarray, threshold: float) -> list[ScoreResult]:
+    """Results in input order from (source, error or None) outcomes and the engine's output for
+    the outcomes without an error, in the same order."""
+    good = [source for source, error in outcomes if error is None]
+    scored = iter(results_from_probs(good, probs, threshold))
+    return [ScoreResult(s, threshold=threshold, error=e) if e else next(scored) for s, e in outcomes]
+
+
 def prepare(source: str | Path | bytes, engine: Engine, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode one image and turn it into the engine's input, as its model card prescribes."""
     card = engine.card
@@ -93,17 +101,16 @@ def score_images(
         while pending:
             chunk = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
             fill()
-            outcomes: list[tuple[str, np.ndarray | None, str | None]] = []
+            outcomes: list[tuple[str, str | None]] = []
+            inputs = []
             for source, future in chunk:
                 try:
-                    outcomes.append((source, future.result(), None))
+                    inputs.append(future.result())
+                    outcomes.append((source, None))
                 except ImageLoadError as exc:
-                    outcomes.append((source, None, str(exc)))
-            good = [(s, a) for s, a, err in outcomes if err is None]
-            probs = engine.predict(np.stack([a for _, a in good])) if good else np.empty((0, 10))
-            scored = iter(results_from_probs([s for s, _ in good], probs, threshold))
-            for source, _, err in outcomes:
-                yield ScoreResult(source, threshold=threshold, error=err) if err else next(scored)
+                    outcomes.append((source, str(exc)))
+            probs = engine.predict(np.stack(inputs)) if inputs else np.empty((0, 10))
+            yield from merge_results(outcomes, probs, threshold)
 
 
 CSV_FIELDS = ["path", "mean", "std", *[f"p{i}" for i in range(1, 11)], "decision", "threshold", "error"]

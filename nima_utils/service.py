@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from nima_utils.engine import Engine, load_engine
 from nima_utils.images import DEFAULT_MAX_PIXELS, ImageLoadError
-from nima_utils.scoring import DEFAULT_THRESHOLD, prepare, results_from_probs
+from nima_utils.scoring import DEFAULT_THRESHOLD, merge_results, prepare
 
 MiB = 1 << 20
 ERROR_STATUS = {"empty": 400, "missing": 400, "not_image": 415, "unsupported": 415, "too_large": 413, "corrupt": 422}
@@ -202,21 +202,13 @@ def create_app(config: ServiceConfig | None = None, engine: Engine | None = None
 
     async def score_uploads(uploads: list[UploadFile]) -> list[Score | FileError]:
         decoded = await asyncio.gather(*(decode(u) for u in uploads))
-        good = [(u.filename or "upload", x) for u, x in zip(uploads, decoded, strict=True)
-                if isinstance(x, np.ndarray)]
-        scores = iter([])
-        if good:
-            probs = await state["batcher"].predict(np.stack([x for _, x in good]))
-            scores = iter(results_from_probs([n for n, _ in good], probs, config.threshold))
-        out: list[Score | FileError] = []
-        for x in decoded:
-            if isinstance(x, FileError):
-                out.append(x)
-            else:
-                r = next(scores)
-                out.append(Score(filename=r.source, mean=r.mean, std=r.std, probs=r.probs, decision=r.decision,
-                                 threshold=r.threshold))
-        return out
+        inputs = [x for x in decoded if isinstance(x, np.ndarray)]
+        probs = await state["batcher"].predict(np.stack(inputs)) if inputs else np.empty((0, 10))
+        outcomes = [(u.filename or "upload", x.error if isinstance(x, FileError) else None)
+                    for u, x in zip(uploads, decoded, strict=True)]
+        return [x if isinstance(x, FileError) else Score(filename=r.source, mean=r.mean, std=r.std, probs=r.probs,
+                                                          decision=r.decision, threshold=r.threshold)
+                for x, r in zip(decoded, merge_results(outcomes, probs, config.threshold), strict=True)]
 
     @app.post("/score", response_model=Score, responses={400: {}, 413: {}, 415: {}, 422: {}})
     async def score(file: Annotated[UploadFile, File(description="one image")]) -> Score:

@@ -44,20 +44,18 @@ def fingerprint(model: keras.Model) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def _legacy_layout(path: Path) -> tuple[list[str], bool]:
-    """Layer names of a Keras 2 h5 file and whether it is a whole-model save."""
+def _legacy_layer_names(path: Path) -> list[str]:
+    """Layer names of a Keras 2 h5 file, a weights-only or a whole-model save."""
     try:
         with h5py.File(path, "r") as f:
-            group = f
             whole = "layer_names" not in f.attrs and "model_weights" in f
-            if whole:
-                group = f["model_weights"]
+            group = f["model_weights"] if whole else f
             names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("layer_names", [])]
     except OSError as exc:
         raise WeightsError(f"{path} is not a readable HDF5 weights file ({exc}); re-download it") from exc
     if not names:
         raise WeightsError(f"{path} holds no Keras layer weights")
-    return names, whole
+    return names
 
 
 def load_nima(path: str | Path) -> tuple[keras.Model, ModelCard]:
@@ -82,7 +80,7 @@ def load_nima(path: str | Path) -> tuple[keras.Model, ModelCard]:
             model = build_from_card(card)
             model.load_weights(path)
         elif name.endswith((".h5", ".hdf5")):
-            layer_names, _ = _legacy_layout(path)
+            layer_names = _legacy_layer_names(path)
             if card is None:
                 # Keras <= 2.1 MobileNet has a padding layer before every depthwise block.
                 card = community_card(padding="symmetric" if "conv_pad_1" in layer_names else "same")

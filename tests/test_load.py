@@ -80,3 +80,15 @@ def run_load(url, corpus, clients, requests):
     with ThreadPoolExecutor(clients) as pool:
         futures = [pool.submit(client_run, url, corpus, c, requests, deadline) for c in range(clients)]
         return [o for f in futures for o in f.result()]
+
+
+def test_serve_options_set_the_limits(tiny_weights, corpus):
+    with nima_server(tiny_weights, "--max-batch", "2", "--max-file-mb", "0.3", "--threshold", "1") as (url, _):
+        health = httpx.get(url + "/health").json()
+        assert health["limits"]["max_batch"] == 2 and health["threshold"] == 1.0
+        three = [("files", (n, corpus[n])) for n in ("photo.jpg", "gray.png", "photo.webp")]
+        assert httpx.post(url + "/score/batch", files=three).status_code == 413
+        r = httpx.post(url + "/score", files=[("file", ("photo.bmp", corpus["photo.bmp"]))])  # 406 kB > 0.3 MiB
+        assert r.status_code == 413 and "over the limit" in r.json()["detail"]["error"]
+        r = httpx.post(url + "/score", files=[("file", ("photo.jpg", corpus["photo.jpg"]))])
+        assert r.json()["decision"] == "accepted"  # every mean is above a threshold of 1
