@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from nima_utils import __version__
 from nima_utils.cleanup import image_path
-from nima_utils.images import ImageLoadError, load_image, resize
+from nima_utils.images import IMAGENET_BGR_MEAN, ImageLoadError, load_image, resize
 
 MANIFEST = "cache_manifest.json"
 AUTOTUNE = tf.data.AUTOTUNE
@@ -147,15 +147,32 @@ _FEATURES = {
 }
 
 
-def _preprocess(image: tf.Tensor, crop: int, training: bool) -> tf.Tensor:
-    """Random crop and horizontal flip when training, centre crop otherwise; MobileNet scaling."""
+def scale_pixels(image: tf.Tensor, preprocessing: str = "mobilenet") -> tf.Tensor:
+    """uint8 RGB -> the backbone's input scaling, the tf.data twin of `images.preprocess`."""
+    image = tf.cast(image, tf.float32)
+    if preprocessing in ("mobilenet", "mobilenet_v2", "inception_v3"):
+        return image / 127.5 - 1.0
+    if preprocessing == "vgg16":
+        return tf.reverse(image, axis=[-1]) - tf.constant(IMAGENET_BGR_MEAN)
+    raise ValueError(f"unknown preprocessing {preprocessing!r}")
+
+
+def _preprocess(image: tf.Tensor, crop: int, training: bool, preprocessing: str = "mobilenet",
+                seed: tf.Tensor | None = None) -> tf.Tensor:
+    """Random crop and horizontal flip when training (stateless, from `seed`, so a seeded run
+    sees the same crops every time), centre crop otherwise; then the backbone's scaling."""
     if training:
-        image = tf.image.random_crop(image, [crop, crop, 3])
-        image = tf.image.random_flip_left_right(image)
+        if seed is None:
+            image = tf.image.random_crop(image, [crop, crop, 3])
+            image = tf.image.random_flip_left_right(image)
+        else:
+            image = tf.image.stateless_random_crop(image, [crop, crop, 3], seed=seed)
+            image = tf.image.stateless_random_flip_left_right(image, seed=seed + 1)
     else:
-        offset = (tf.shape(image)[0] - crop) // 2
-        image = tf.image.crop_to_bounding_box(image, offset, offset, crop, crop)
-    return tf.cast(image, tf.float32) / 127.5 - 1.0
+        top = (tf.shape(image)[0] - crop) // 2
+        left = (tf.shape(image)[1] - crop) // 2
+        image = tf.image.crop_to_bounding_box(image, top, left, crop, crop)
+    return scale_pixels(image, preprocessing)
 
 
 def cache_dataset(

@@ -118,11 +118,34 @@ def resize(img: Image.Image, size: int, method: str = "nearest") -> np.ndarray:
     return np.asarray(img.resize((size, size), _RESAMPLING[method]), dtype=np.uint8)
 
 
+def centre_crop(pixels: np.ndarray, size: int) -> np.ndarray:
+    """The central size x size window of an (H, W, C) array (offsets rounded down, as tf.image)."""
+    top, left = (pixels.shape[0] - size) // 2, (pixels.shape[1] - size) // 2
+    return pixels[top : top + size, left : left + size]
+
+
+def model_view(
+    img: Image.Image, input_size: int, method: str = "nearest", resize_size: int | None = None
+) -> np.ndarray:
+    """What a model card says the model sees: squash to input_size, or (resize_size set) squash to
+    resize_size and take the centre input_size crop, as evaluation of the training cache does."""
+    if resize_size is None or resize_size == input_size:
+        return resize(img, input_size, method)
+    return centre_crop(resize(img, resize_size, method), input_size)
+
+
+IMAGENET_BGR_MEAN = np.array([103.939, 116.779, 123.68], dtype=np.float32)
+
+
 def preprocess(batch: np.ndarray, method: str = "mobilenet") -> np.ndarray:
-    """uint8 RGB -> the backbone's input scaling (MobileNet: [-1, 1], as `preprocess_input`)."""
-    if method != "mobilenet":
-        raise ValueError(f"unknown preprocessing {method!r}")
-    return np.asarray(batch, dtype=np.float32) / 127.5 - 1.0
+    """uint8 RGB -> the backbone's input scaling, as Keras' `preprocess_input` of that backbone:
+    [-1, 1] for MobileNet, MobileNetV2 and Inception; BGR minus the ImageNet mean for VGG16."""
+    x = np.asarray(batch, dtype=np.float32)
+    if method in ("mobilenet", "mobilenet_v2", "inception_v3"):
+        return x / 127.5 - 1.0
+    if method == "vgg16":
+        return x[..., ::-1] - IMAGENET_BGR_MEAN
+    raise ValueError(f"unknown preprocessing {method!r}")
 
 
 def find_images(paths: list[str | Path]) -> list[Path]:

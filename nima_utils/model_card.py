@@ -13,7 +13,8 @@ from typing import Any
 
 CARD_VERSION = 1
 RESIZE_METHODS = ("nearest", "bilinear", "bicubic", "lanczos")
-PREPROCESSING = ("mobilenet",)
+PREPROCESSING = ("mobilenet", "mobilenet_v2", "inception_v3", "vgg16")
+"""Pixel scaling by backbone: the first three map to [-1, 1], vgg16 is Caffe-style BGR minus the ImageNet mean."""
 PADDINGS = ("same", "symmetric")
 
 
@@ -25,6 +26,9 @@ class ModelCard:
     alpha: float = 1.0
     input_size: int = 224
     resize: str = "nearest"
+    resize_size: int | None = None
+    """None: squash straight to input_size (community files). N: resize to NxN, then centre-crop
+    input_size, the evaluation view of training on random crops of an NxN cache."""
     preprocessing: str = "mobilenet"
     padding: str = "same"
     dropout: float = 0.75
@@ -45,6 +49,10 @@ class ModelCard:
             raise ValueError(f"model card: padding must be one of {PADDINGS}, got {self.padding!r}")
         if not (32 <= int(self.input_size) <= 4096):
             raise ValueError(f"model card: input_size {self.input_size} is out of range")
+        if self.resize_size is not None and not (int(self.input_size) <= int(self.resize_size) <= 4096):
+            raise ValueError(
+                f"model card: resize_size {self.resize_size} must be at least input_size {self.input_size}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

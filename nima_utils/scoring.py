@@ -15,7 +15,7 @@ from typing import IO, Any
 import numpy as np
 
 from nima_utils.engine import Engine
-from nima_utils.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, preprocess, resize
+from nima_utils.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, model_view, preprocess
 from nima_utils.metrics import mean_score, std_score
 
 DEFAULT_THRESHOLD = 5.1
@@ -67,7 +67,8 @@ def merge_results(outcomes: list[tuple[str, str | None]], probs: np.ndarray, thr
 def prepare(source: str | Path | bytes, engine: Engine, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode one image and turn it into the engine's input, as its model card prescribes."""
     card = engine.card
-    return preprocess(resize(load_image(source, max_pixels), card.input_size, card.resize), card.preprocessing)
+    pixels = model_view(load_image(source, max_pixels), card.input_size, card.resize, card.resize_size)
+    return preprocess(pixels, card.preprocessing)
 
 
 def score_images(
