@@ -34,6 +34,9 @@ class ModelCard:
     dropout: float = 0.75
     training_data: str = "unknown"
     metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    training: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """How a project-trained model was made: data and split, schedule and rates, epochs, best epoch,
+    wall time, images/s, backend, device, versions, seed. Empty for community files."""
     source: str = ""
     license: str = ""
     fingerprint: str = ""

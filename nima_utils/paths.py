@@ -29,3 +29,8 @@ def data_dir() -> Path:
 
 def reports_dir() -> Path:
     return project_root() / "reports"
+
+
+def resolve(folder: str | Path, default: Path) -> Path:
+    """A notebook parameter that names a folder: "" means the project's default one."""
+    return Path(folder) if str(folder) else default

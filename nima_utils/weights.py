@@ -108,10 +108,18 @@ def save_nima(model: keras.Model, path: str | Path, card: ModelCard) -> Path:
     return path
 
 
-def default_weights(folder: str | Path | None = None) -> Path:
-    """The newest project-trained weights in `folder` (default weights/), else idealo's."""
+def trained_weights(folder: str | Path | None = None) -> list[Path]:
+    """Project-trained weights in `folder` (default weights/) and its run folders
+    (`weights/<run>/*.weights.h5`), newest first."""
     folder = Path(folder) if folder is not None else weights_dir()
-    trained = sorted(folder.glob("*.weights.h5"), key=lambda p: p.stat().st_mtime, reverse=True)
+    found = [*folder.glob("*.weights.h5"), *folder.glob("*/*.weights.h5")]
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def default_weights(folder: str | Path | None = None) -> Path:
+    """The newest project-trained weights in `folder` (default weights/) or its run folders, else idealo's."""
+    folder = Path(folder) if folder is not None else weights_dir()
+    trained = trained_weights(folder)
     if trained:
         return trained[0]
     idealo = folder / IDEALO_FILENAME

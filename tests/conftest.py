@@ -1,25 +1,17 @@
 """Shared fixtures. `../shared` (real weights, AVA labels and photos) is optional: tests that need
-it skip with a reason when it is absent. Its Keras cache is staged before Keras is imported."""
+it skip with a reason when it is absent. The environment (Keras cache, a temporary project home)
+is staged by the root conftest.py before Keras is imported."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("NIMA_SHARED", ROOT.parent / "shared"))
-IDEALO = SHARED / "weights" / "nima_mobilenet_aesthetic_idealo.hdf5"
-AVA = SHARED / "ava"
+from conftest import IDEALO, SHARED
 
-if (SHARED / "keras-cache" / "models").is_dir() and "KERAS_HOME" not in os.environ:
-    _cache = Path(tempfile.mkdtemp(prefix="nima-keras-home-"))
-    shutil.copytree(SHARED / "keras-cache" / "models", _cache / "models")
-    os.environ["KERAS_HOME"] = str(_cache)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+AVA = SHARED / "ava"
 
 
 def need(path: Path) -> Path:

@@ -1,0 +1,33 @@
+"""Test-session environment, for pytest's tests and nbval's notebook runs alike (they share one
+process, and notebook kernels inherit its environment).
+
+- NIMA_LAB_HOME points at a temporary folder, so notebooks run with their defaults (nbval) and
+  tests write data, weights and reports there, never into the user's data/, weights/, reports/.
+- `../shared` (optional) stages the Keras ImageNet cache as KERAS_HOME, and idealo's weights into
+  the temporary weights/ folder, as a user who ran `make weights` would have them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+SHARED = Path(os.environ.get("NIMA_SHARED", ROOT.parent / "shared"))
+IDEALO = SHARED / "weights" / "nima_mobilenet_aesthetic_idealo.hdf5"
+IDEALO_FILENAME = "weights_mobilenet_aesthetic_0.07.hdf5"
+
+if (SHARED / "keras-cache" / "models").is_dir() and "KERAS_HOME" not in os.environ:
+    _cache = Path(tempfile.mkdtemp(prefix="nima-keras-home-"))
+    shutil.copytree(SHARED / "keras-cache" / "models", _cache / "models")
+    os.environ["KERAS_HOME"] = str(_cache)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+HOME = Path(tempfile.mkdtemp(prefix="nima-lab-home-"))
+for _sub in ("data", "weights", "reports"):
+    (HOME / _sub).mkdir()
+if IDEALO.is_file():
+    shutil.copy(IDEALO, HOME / "weights" / IDEALO_FILENAME)
+os.environ["NIMA_LAB_HOME"] = str(HOME)
