@@ -184,6 +184,7 @@ def cache_dataset(
     shuffle_buffer: int = 2048,
     seed: int | None = None,
     with_ids: bool = False,
+    preprocessing: str = "mobilenet",
 ) -> tf.data.Dataset:
     """Batches of (images, distributions) [or (ids, images, distributions)] from the cache, read
     with parallel I/O and decoding; shuffled and augmented when `training`."""
@@ -201,10 +202,98 @@ def cache_dataset(
 
     def parse(record: tf.Tensor):
         ex = tf.io.parse_single_example(record, _FEATURES)
-        image = _preprocess(tf.io.decode_jpeg(ex["image"], channels=3), crop, training)
+        image = _preprocess(tf.io.decode_jpeg(ex["image"], channels=3), crop, training, preprocessing)
         return (ex["image_id"], image, ex["probs"]) if with_ids else (image, ex["probs"])
 
     return ds.map(parse, num_parallel_calls=AUTOTUNE).batch(batch_size).prefetch(AUTOTUNE)
+
+
+def shard_by_batch(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """Several workers (MultiWorkerMirroredStrategy) split a dataset by its elements, not its files:
+    a cache split may have fewer shards than there are workers."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+
+def split_files(cache_dir: str | Path, split: str) -> tuple[list[str], int]:
+    """The shard files of a cached split and its number of images."""
+    manifest = read_manifest(cache_dir)
+    if split not in manifest["splits"]:
+        raise ValueError(f"the cache in {cache_dir} has no split {split!r} (has {', '.join(manifest['splits'])})")
+    entry = manifest["splits"][split]
+    return [str(Path(cache_dir) / s["file"]) for s in entry["shards"]], int(entry["images"])
+
+
+def _epochs(one_epoch, first_epoch: int, epochs: int) -> tf.data.Dataset:
+    """Epochs first_epoch..epochs-1 back to back, each built by `one_epoch(epoch)` from the epoch
+    number alone: a run resumed at epoch k sees exactly the batches an uninterrupted run saw.
+    (tf.data's seeded shuffle takes Python seeds only, so each epoch is its own pipeline.)"""
+    ds = one_epoch(first_epoch)
+    for epoch in range(first_epoch + 1, epochs):
+        ds = ds.concatenate(one_epoch(epoch))
+    return ds
+
+
+def _augment(seed: int, preprocessing: str, crop: int):
+    """Stateless random crop + flip keyed by (seed, epoch, position in the epoch)."""
+
+    def apply(epoch: int, index: tf.Tensor, image: tf.Tensor, probs: tf.Tensor):
+        key = tf.stack([tf.constant(seed * 100_003 + epoch, tf.int64), index])
+        return _preprocess(image, crop, True, preprocessing, seed=key), probs
+
+    return apply
+
+
+def training_dataset(
+    cache_dir: str | Path,
+    split: str = "train",
+    batch_size: int = 32,
+    crop: int = 224,
+    seed: int = 0,
+    first_epoch: int = 0,
+    epochs: int = 1,
+    preprocessing: str = "mobilenet",
+    shuffle_buffer: int = 4096,
+) -> tuple[tf.data.Dataset, int]:
+    """Training batches for epochs first_epoch..epochs-1 from the cache, and the steps per epoch.
+
+    Shard order, shuffling, crops and flips are functions of (seed, epoch): the same seed gives the
+    same batches, and a resumed run continues with the batches the interrupted one would have seen.
+    """
+    files, count = split_files(cache_dir, split)
+    if count == 0:
+        raise ValueError(f"the {split} split of the cache in {cache_dir} holds no images")
+    augment = _augment(seed, preprocessing, crop)
+
+    def one_epoch(epoch: int) -> tf.data.Dataset:
+        key = seed * 100_003 + epoch  # a different order every epoch, the same for every run
+        order = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=key)
+        ds = order.interleave(tf.data.TFRecordDataset, cycle_length=min(8, len(files)),
+                              num_parallel_calls=AUTOTUNE, deterministic=True)
+        ds = ds.shuffle(shuffle_buffer, seed=key + 1)
+        ds = ds.map(lambda record: tf.io.parse_single_example(record, _FEATURES), num_parallel_calls=AUTOTUNE)
+        ds = ds.enumerate().map(
+            lambda i, ex: augment(epoch, i, tf.io.decode_jpeg(ex["image"], channels=3), ex["probs"]),
+            num_parallel_calls=AUTOTUNE, deterministic=True)
+        return ds.batch(batch_size)
+
+    steps = -(-count // batch_size)
+    return _epochs(one_epoch, first_epoch, epochs).prefetch(AUTOTUNE), steps
+
+
+def _original_labels(table: pd.DataFrame, images_dir: str | Path) -> tuple[list[str], np.ndarray]:
+    paths = [str(image_path(images_dir, str(i))) for i in table["image_id"]]
+    if {f"p{i}" for i in range(1, 11)} <= set(table.columns):
+        return paths, table[[f"p{i}" for i in range(1, 11)]].to_numpy(np.float32)
+    counts = table[[f"c{i}" for i in range(1, 11)]].to_numpy(np.float32)
+    return paths, counts / counts.sum(axis=1, keepdims=True)
+
+
+def _load_resized(path: tf.Tensor, size: int) -> tf.Tensor:
+    """Decode any JPEG/PNG/GIF/BMP and squash to size x size, antialiased like Pillow's bilinear."""
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    return tf.cast(tf.round(tf.image.resize(image, [size, size], method="bilinear", antialias=True)), tf.uint8)
 
 
 def originals_dataset(
@@ -214,16 +303,40 @@ def originals_dataset(
     size: int = 256,
     crop: int = 224,
     training: bool = False,
+    preprocessing: str = "mobilenet",
 ) -> tf.data.Dataset:
     """The same batches decoded from the original JPEGs every time (what the cache replaces)."""
-    paths = [str(image_path(images_dir, str(i))) for i in table["image_id"]]
-    counts = table[[f"c{i}" for i in range(1, 11)]].to_numpy(np.float32)
-    probs = counts / counts.sum(axis=1, keepdims=True)
+    paths, probs = _original_labels(table, images_dir)
 
     def load(path: tf.Tensor, p: tf.Tensor):
-        image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
-        image = tf.cast(tf.image.resize(image, [size, size], method="bilinear"), tf.uint8)
-        return _preprocess(image, crop, training), p
+        return _preprocess(_load_resized(path, size), crop, training, preprocessing), p
 
     ds = tf.data.Dataset.from_tensor_slices((paths, probs))
     return ds.map(load, num_parallel_calls=AUTOTUNE).batch(batch_size).prefetch(AUTOTUNE)
+
+
+def originals_training_dataset(
+    table: pd.DataFrame,
+    images_dir: str | Path,
+    batch_size: int = 32,
+    size: int = 256,
+    crop: int = 224,
+    seed: int = 0,
+    first_epoch: int = 0,
+    epochs: int = 1,
+    preprocessing: str = "mobilenet",
+) -> tuple[tf.data.Dataset, int]:
+    """`training_dataset`'s twin reading the original images (no cache): same determinism."""
+    paths, probs = _original_labels(table, images_dir)
+    if not paths:
+        raise ValueError("no training images")
+    augment = _augment(seed, preprocessing, crop)
+
+    def one_epoch(epoch: int) -> tf.data.Dataset:
+        key = seed * 100_003 + epoch
+        ds = tf.data.Dataset.from_tensor_slices((paths, probs)).shuffle(len(paths), seed=key)
+        ds = ds.enumerate().map(lambda i, item: augment(epoch, i, _load_resized(item[0], size), item[1]),
+                                num_parallel_calls=AUTOTUNE, deterministic=True)
+        return ds.batch(batch_size)
+
+    return _epochs(one_epoch, first_epoch, epochs).prefetch(AUTOTUNE), -(-len(paths) // batch_size)

@@ -1,0 +1,222 @@
+"""Training: two learning rates, schedules, best checkpoint and early stopping, resume after a real
+kill, multi-worker training on 127.0.0.1, and no train/serve skew. Tiny models (alpha 0.25, 64 px,
+random init) on the demo data keep each run to seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from nima_utils.losses import emd_loss
+from nima_utils.training import TrainConfig, optimizer_for, train, validation_report
+from tests.train_fixtures import demo_training_data
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"backbone": "mobilenet", "alpha": 0.25, "input_size": 64, "initial_weights": "none", "batch_size": 32,
+        "seed": 3}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> dict[str, Path]:
+    return demo_training_data(tmp_path_factory.mktemp("train-data"))
+
+
+def tiny_config(demo, tmp_path, **overrides) -> TrainConfig:
+    values = {**TINY, "cache_dir": str(demo["cache_dir"]), "split_dir": str(demo["split_dir"]),
+              "weights_dir": str(tmp_path / "weights"), "run_name": "tiny", **overrides}
+    return TrainConfig(**values)
+
+
+def test_invalid_parameters_are_all_named_at_once(tmp_path):
+    config = TrainConfig(schedule="fast", backbone="resnet", batch_size=0, cache_dir=str(tmp_path), run_name="../x")
+    with pytest.raises(ValueError) as info:
+        config.validate()
+    message = str(info.value)
+    for words in ("schedule must be one of paper, two-phase", "backbone must be one of", "batch_size must be",
+                  "holds no training cache", "run_name must be a plain name"):
+        assert words in message
+    with pytest.raises(ValueError, match=r"alpha must be 1\.0"):
+        TrainConfig(backbone="vgg16", alpha=0.5, cache_dir=str(tmp_path)).validate()
+
+
+@pytest.mark.parametrize(("schedule", "rates"), [("paper", (1e-3, 1e-1)), ("two-phase", (2e-4, 5e-3))])
+def test_each_variable_group_moves_by_its_own_rate(schedule, rates):
+    """One step: the base moves by base_lr x gradient, the head by head_lr x gradient (SGD without
+    momentum; Adam's first step is lr x sign(g), so its size is the rate itself)."""
+    from nima_utils.model import build_nima
+
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).uniform(-1, 1, (8, 32, 32, 3)).astype("float32")
+    y = np.random.default_rng(1).dirichlet(np.ones(10), 8).astype("float32")
+    config = TrainConfig(schedule=schedule, base_lr=rates[0], head_lr=rates[1], momentum=0.0)
+
+    def step(optimizer):
+        model = build_nima(weights=None, alpha=0.25, input_size=32, dropout=0.0)
+        model.set_weights(start)
+        model.compile(optimizer, loss=emd_loss)
+        model.train_on_batch(x, y)
+        return {v.path: np.asarray(v) for v in model.trainable_variables}
+
+    reference = build_nima(weights=None, alpha=0.25, input_size=32, dropout=0.0)
+    start = reference.get_weights()
+    before = {v.path: np.asarray(v) for v in reference.trainable_variables}
+    plain = step(keras.optimizers.SGD(1.0))  # moves by exactly -gradient
+    moved = step(optimizer_for(config, steps_per_epoch=10))
+    for path, value in before.items():
+        grad = value.astype(np.float64) - plain[path]
+        delta = value.astype(np.float64) - moved[path]
+        rate = rates[1] if path.startswith("scores/") else rates[0]
+        mask = np.abs(grad) > 1e-4
+        if schedule == "paper":  # float32 storage: differences are exact to about 1e-7 of the value
+            np.testing.assert_allclose(delta, rate * grad, rtol=1e-2, atol=3e-7 * max(1.0, np.abs(value).max()))
+        else:
+            np.testing.assert_allclose(np.abs(delta[mask]), rate, rtol=0.05)
+    assert any(p.startswith("scores/") for p in before) and len(before) > 2
+
+
+def test_two_phase_run_writes_weights_card_and_history(demo, tmp_path):
+    config = tiny_config(demo, tmp_path, head_epochs=3, epochs=2, patience=10)
+    result = train(config, progress=False)
+    history = result.history
+    assert list(history["phase"]) == ["head"] * 3 + ["finetune"] * 2
+    assert np.isfinite(history["val_emd"]).all() and (history["images_per_s"] > 0).all()
+    best = history.loc[history["val_emd"].idxmin()]
+    assert result.summary["best_epoch"] == f"{best['phase']} {best['epoch']}"
+    assert result.summary["best_val_emd"] == pytest.approx(best["val_emd"])
+    card = result.card
+    assert (card.input_size, card.resize, card.resize_size, card.preprocessing) == (64, "bilinear", 72, "mobilenet")
+    assert card.training["schedule"] == "two-phase" and card.training["backend"] == "tensorflow"
+    saved = json.loads((result.run_dir / "nima.card.json").read_text())
+    assert saved["resize_size"] == 72 and saved["metrics"]["val_emd"] == pytest.approx(best["val_emd"])
+    assert (result.run_dir / "history.csv").is_file() and (result.run_dir / "summary.json").is_file()
+    assert not (result.run_dir / "checkpoint").exists()
+    # the saved weights are the best epoch's: they reproduce its validation EMD
+    report = validation_report(result.weights, config)
+    assert report.loc["model", "emd"] == pytest.approx(best["val_emd"], abs=2e-3)
+    # scoring picks the run up from weights/<run>/
+    from nima_utils.weights import default_weights
+
+    assert default_weights(tmp_path / "weights") == result.weights
+
+
+def test_early_stopping_stops_after_patience_epochs_without_improvement(demo, tmp_path):
+    config = tiny_config(demo, tmp_path, schedule="paper", base_lr=0.5, head_lr=0.5, epochs=8, patience=1)
+    result = train(config, progress=False)
+    val = list(result.history["val_emd"])
+    expected = next((i + 1 for i in range(1, len(val)) if val[i] >= min(val[:i])), len(val))
+    assert len(val) == expected
+    assert result.summary["stopped_early"] == (expected < 8)
+
+
+def _job(config: TrainConfig, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(ROOT / "tests" / "train_job.py"), json.dumps(config.to_dict())],
+                            cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _summary(proc: subprocess.Popen, timeout: float = 300) -> dict:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-3000:]
+    line = next(line for line in out.splitlines() if line.startswith("SUMMARY "))
+    return json.loads(line[len("SUMMARY "):])
+
+
+def test_killed_run_resumes_to_the_same_weights(demo, tmp_path):
+    epochs = 5
+    whole = _summary(_job(tiny_config(demo, tmp_path / "a", schedule="paper", base_lr=0.05, head_lr=0.2,
+                                      epochs=epochs, patience=epochs)))
+    config = tiny_config(demo, tmp_path / "b", schedule="paper", base_lr=0.05, head_lr=0.2, epochs=epochs,
+                         patience=epochs)
+    state = Path(config.weights_dir) / config.run_name / "checkpoint" / "state.json"
+    proc = _job(config)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if state.is_file() and json.loads(state.read_text())["state"]["epochs_done"] >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = json.loads(state.read_text())["state"]["epochs_done"]
+    assert 2 <= done < epochs
+    resumed = _summary(_job(config))
+    assert resumed["resumed"] and resumed["epochs_run"] == epochs
+    assert resumed["best_epoch"] == whole["best_epoch"]
+    assert resumed["best_val_emd"] == pytest.approx(whole["best_val_emd"], abs=1e-5)
+    from nima_utils.weights import load_nima
+
+    wa = load_nima(Path(whole["weights"]))[0].get_weights()
+    wb = load_nima(Path(resumed["weights"]))[0].get_weights()
+    for x, y in zip(wa, wb, strict=True):
+        np.testing.assert_allclose(x, y, atol=1e-5, rtol=1e-4)
+
+
+def test_resume_refuses_other_settings(demo, tmp_path):
+    config = tiny_config(demo, tmp_path, schedule="paper", base_lr=0.05, head_lr=0.2, epochs=2)
+    checkpoint = Path(config.weights_dir) / config.run_name / "checkpoint"
+    checkpoint.mkdir(parents=True)
+    other = {**config.to_dict(), "batch_size": 16}
+    (checkpoint / "state.json").write_text(json.dumps({"config": other, "state": {}}))
+    with pytest.raises(ValueError, match="other settings \\(batch_size\\)"):
+        train(config, progress=False)
+
+
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_on_localhost_end_with_identical_weights(demo, tmp_path):
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    procs = []
+    for index in range(2):
+        config = tiny_config(demo, tmp_path / f"w{index}", schedule="paper", base_lr=0.05, head_lr=0.2, epochs=2,
+                             patience=5)
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        procs.append(_job(config, {"TF_CONFIG": json.dumps(tf_config), "CUDA_VISIBLE_DEVICES": ""}))
+    chief, other = (_summary(p, timeout=420) for p in procs)
+    assert chief["strategy"] == other["strategy"] == "MultiWorkerMirroredStrategy (2 workers)"
+    # every trainable weight is all-reduced: identical on both workers. (Batch-norm moving statistics
+    # are each worker's own, from its half of the batches; the chief's are the ones saved.)
+    assert chief["trainable_digest"] == other["trainable_digest"]
+    assert chief["epochs_run"] == other["epochs_run"] == 2
+    assert (tmp_path / "w0" / "weights" / "tiny" / "nima.weights.h5").is_file()
+    assert not (tmp_path / "w1" / "weights" / "tiny").exists()  # only the chief writes
+
+
+def test_no_train_serve_skew(demo, tmp_path):
+    """The tensor scoring builds from a file equals what evaluation from the cache builds for it,
+    within JPEG re-encoding noise; squashing without the card's crop would differ far more."""
+    import pandas as pd
+
+    from nima_utils.cache import cache_dataset
+    from nima_utils.cleanup import image_path
+    from nima_utils.images import load_image, model_view, preprocess
+
+    ids, cached = [], []
+    for batch_ids, images, _ in cache_dataset(demo["cache_dir"], "val", batch_size=8, crop=64, with_ids=True):
+        ids += [i.decode() for i in batch_ids.numpy()]
+        cached.append(images.numpy())
+    cached = np.concatenate(cached)
+    assert len(ids) == len(pd.read_csv(demo["split_dir"] / "val.csv"))
+    for image_id, from_cache in zip(ids, cached, strict=True):
+        img = load_image(image_path(demo["images_dir"], image_id))
+        served = preprocess(model_view(img, 64, "bilinear", 72), "mobilenet")
+        skewed = preprocess(model_view(img, 64, "bilinear", None), "mobilenet")
+        assert np.abs(served - from_cache).mean() < 6 / 127.5  # JPEG q95 noise: a few levels of 255
+        assert np.abs(skewed - from_cache).mean() > 2 * np.abs(served - from_cache).mean()
