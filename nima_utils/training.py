@@ -372,27 +372,33 @@ def _head_phase(run: _Run, model: keras.Model, progress: bool) -> None:
     head.compile(keras.optimizers.Adam(config.head_phase_lr), loss=emd_loss)
     prebuild(head, (feats["train"][0][:2], feats["train"][1][:2]), run.place)
     (xt, yt), (xv, yv) = feats["train"], feats["val"]
-    rng = np.random.default_rng(config.seed)
-    best, best_weights = None, None
-    for epoch in range(config.head_epochs):
-        t0 = time.perf_counter()
-        order = rng.permutation(len(xt))
-        fit = head.fit(xt[order], yt[order], batch_size=config.batch_size, epochs=1, verbose=0, shuffle=False)
-        val = float(head.evaluate(xv, yv, batch_size=config.batch_size, verbose=0))
-        seconds = time.perf_counter() - t0
-        row = {"phase": "head", "epoch": epoch + 1, "train_emd": float(fit.history["loss"][-1]), "val_emd": val,
-               "seconds": round(seconds + (feature_s if epoch == 0 else 0), 3), "train_seconds": round(seconds, 3),
-               "images_per_s": round(len(xt) / seconds, 2), "lr_base": 0.0, "lr_head": config.head_phase_lr}
-        run.state["history"].append(row)
-        if best is None or val < best:
-            best, best_weights = val, head.get_layer("scores").get_weights()
+    rows: list[dict] = []
+    best: dict[str, Any] = {}
+    clock = {"start": time.perf_counter()}
+
+    def end_of_epoch(epoch: int, logs: dict) -> None:
+        seconds = time.perf_counter() - clock["start"]
+        rows.append({"phase": "head", "epoch": epoch + 1, "train_emd": float(logs["loss"]),
+                     "val_emd": float(logs["val_loss"]),
+                     "seconds": round(seconds + (feature_s if epoch == 0 else 0), 3),
+                     "train_seconds": round(seconds, 3), "images_per_s": round(len(xt) / seconds, 2),
+                     "lr_base": 0.0, "lr_head": config.head_phase_lr})
+        if not best or logs["val_loss"] < best["val"]:
+            best.update(val=logs["val_loss"], weights=head.get_layer("scores").get_weights())
         if progress:
-            print(f"head {epoch + 1}/{config.head_epochs}: train EMD {row['train_emd']:.4f}, val EMD {val:.4f}")
+            print(f"head {epoch + 1}/{config.head_epochs}: train EMD {logs['loss']:.4f}, "
+                  f"val EMD {logs['val_loss']:.4f}")
+        clock["start"] = time.perf_counter()
+
+    head.fit(xt, yt, batch_size=config.batch_size, epochs=config.head_epochs, validation_data=(xv, yv), verbose=0,
+             shuffle=True, callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=end_of_epoch)])
+    run.state["history"].extend(rows[:-1])
+    row = rows[-1]
+    best_weights = best["weights"]
     model.get_layer("scores").set_weights(best_weights)
     run.state["head_phase"] = {"feature_seconds": round(feature_s, 2), "images": len(xt) + len(xv),
                                "features_per_s": round((len(xt) + len(xv)) / feature_s, 1)}
-    run.state["history"].pop()  # re-added below as the phase's best, evaluated on the full model
-    val = float(model.evaluate(data.evaluation("val"), verbose=0))
+    val = float(model.evaluate(data.evaluation("val"), verbose=0))  # the phase's best head on the full model
     row = {**row, "val_emd": val}
     run.record(row, model)
 
