@@ -205,7 +205,7 @@ def ranking(scores: pd.DataFrame, inputs: pd.DataFrame | None = None) -> pd.Data
             moved = g[g[level] != identity[name]]
             rows.append({
                 "perturbation": name, "kind": kind, "identity": identity[name],
-                "levels": ", ".join(_fmt(v) for v in avg.index), "n_images": g["image"].nunique(),
+                "levels": ", ".join(fmt_level(v) for v in avg.index), "n_images": g["image"].nunique(),
                 "range": float(means.max() - means.min()),
                 "mean_abs_change": float(moved["change"].abs().mean()) if len(moved) else 0.0,
                 "lowest_at": avg.idxmin(), "lowest_change": float(avg.min()),
@@ -216,7 +216,8 @@ def ranking(scores: pd.DataFrame, inputs: pd.DataFrame | None = None) -> pd.Data
     return table
 
 
-def _fmt(value: object) -> str:
+def fmt_level(value: object) -> str:
+    """A factor or setting as a short label: 2.0 -> "2", "nearest" -> "nearest"."""
     return f"{value:g}" if isinstance(value, (int, float)) else str(value)
 
 
