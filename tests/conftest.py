@@ -53,3 +53,27 @@ def tiny_weights(tmp_path_factory) -> Path:
     card = ModelCard(alpha=0.25, input_size=64, resize="bilinear", training_data="none (random init, tests)")
     path = tmp_path_factory.mktemp("weights") / "tiny.weights.h5"
     return save_nima(build_from_card(card), path, card)
+
+
+@pytest.fixture(scope="session")
+def lively_weights(tiny_weights, tmp_path_factory) -> Path:
+    """`tiny_weights` whose scores depend on the image. A freshly initialised MobileNet's features
+    fade to ~1e-16 by the last block, so it scores every image 5.5; setting each BatchNormalization's
+    moving statistics to those of a few real photos (data-dependent initialisation) keeps them alive."""
+    import keras
+    import numpy as np
+
+    from nima_utils.images import model_view, preprocess
+    from nima_utils.weights import load_nima, save_nima
+    from tests.image_corpus import photo
+
+    model, card = load_nima(tiny_weights)
+    img = photo()
+    batch = np.stack([preprocess(model_view(img.rotate(a), card.input_size, card.resize), card.preprocessing)
+                      for a in (0, 90, 180, 270)])
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            h = np.asarray(keras.Model(model.input, layer.input)(batch, training=False))
+            gamma, beta, _, _ = layer.get_weights()
+            layer.set_weights([gamma, beta, h.mean(axis=(0, 1, 2)), h.var(axis=(0, 1, 2)) + 1e-3])
+    return save_nima(model, tmp_path_factory.mktemp("weights") / "lively.weights.h5", card)
