@@ -184,6 +184,7 @@ def cache_dataset(
     shuffle_buffer: int = 2048,
     seed: int | None = None,
     with_ids: bool = False,
+    preprocessing: str = "mobilenet",
 ) -> tf.data.Dataset:
     """Batches of (images, distributions) [or (ids, images, distributions)] from the cache, read
     with parallel I/O and decoding; shuffled and augmented when `training`."""
@@ -201,7 +202,7 @@ def cache_dataset(
 
     def parse(record: tf.Tensor):
         ex = tf.io.parse_single_example(record, _FEATURES)
-        image = _preprocess(tf.io.decode_jpeg(ex["image"], channels=3), crop, training)
+        image = _preprocess(tf.io.decode_jpeg(ex["image"], channels=3), crop, training, preprocessing)
         return (ex["image_id"], image, ex["probs"]) if with_ids else (image, ex["probs"])
 
     return ds.map(parse, num_parallel_calls=AUTOTUNE).batch(batch_size).prefetch(AUTOTUNE)
