@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 
 from nima_utils.cleanup import image_path
 from nima_utils.engine import Engine
@@ -277,14 +276,25 @@ def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(constant, np.nan, np.clip(r, -1.0, 1.0))
 
 
+def _resample_ranks(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share their mean rank, as Spearman's) of values[idx] within each row of
+    the resamples idx (B, n), by counting instead of sorting every row: O(B n)."""
+    unique, inverse = np.unique(values, return_inverse=True)
+    b, u = len(idx), len(unique)
+    codes = inverse[idx]
+    counts = np.bincount((codes + u * np.arange(b)[:, None]).ravel(), minlength=b * u).reshape(b, u)
+    below = np.cumsum(counts, axis=1) - counts
+    rank_of = below + (counts + 1) / 2.0
+    return np.take_along_axis(rank_of, codes, axis=1)
+
+
 def _statistics(pred: np.ndarray, true: np.ndarray, idx: np.ndarray) -> dict[str, np.ndarray]:
     """Every metric on the resamples `idx` (B, n) of the images: (B,) values each."""
     pm, tm, ps, ts = mean_score(pred), mean_score(true), std_score(pred), std_score(true)
     out = {"emd": emd(pred, true)[idx].mean(axis=1)}
     for name, p, t in (("mean", pm, tm), ("std", ps, ts)):
         out[f"lcc_{name}"] = _rowwise_pearson(p[idx], t[idx])
-        out[f"srcc_{name}"] = _rowwise_pearson(scipy.stats.rankdata(p[idx], axis=1),
-                                               scipy.stats.rankdata(t[idx], axis=1))
+        out[f"srcc_{name}"] = _rowwise_pearson(_resample_ranks(p, idx), _resample_ranks(t, idx))
     for thr in THRESHOLDS:
         out[f"accuracy@{thr}"] = ((pm > thr) == (tm > thr))[idx].mean(axis=1)
     return {name: out[name] for name in METRICS}
