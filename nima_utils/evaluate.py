@@ -132,7 +132,7 @@ def check_parameters(weights: str, data_summary: str | Path, split: str, batch_s
         try:
             path = default_weights()
         except WeightsError as exc:
-            raise ValueError(str(exc)) from None
+            raise ValueError(f"{exc} (Here: the weights parameter.)") from None
     data = read_data_summary(data_summary)
     csv = data.split_csv(split)
     if not csv.is_file():
@@ -305,6 +305,30 @@ def _majority_statistics(true: np.ndarray, above: dict[float, bool], idx: np.nda
     return {f"accuracy@{t}": ((tm > t) == above[t])[idx].mean(axis=1) for t in THRESHOLDS}
 
 
+def _bootstrap(stats, n: int, n_resamples: int, seed: int) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """`stats(idx)` on all images and on `n_resamples` seeded resamples of them (with replacement).
+    The same seed and n give the same resamples, so results of two calls can be paired."""
+    point = {name: float(v[0]) for name, v in stats(np.arange(n)[None, :]).items()}
+    samples: dict[str, list[np.ndarray]] = {name: [] for name in point}
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 2_000_000 // max(n, 1))  # bounds memory: chunk x n indices at a time
+    for start in range(0, n_resamples, chunk):
+        idx = rng.integers(0, n, size=(min(chunk, n_resamples - start), n))
+        for name, values in stats(idx).items():
+            samples[name].append(values)
+    return point, {name: np.concatenate(v) if v else np.empty(0) for name, v in samples.items()}
+
+
+def _interval(value: float, samples: np.ndarray, confidence: float) -> dict[str, float | None]:
+    """{"value", "low", "high"}: the percentile interval of the samples that are defined; None for NaN."""
+    samples = samples[~np.isnan(samples)]
+    low = high = None
+    if len(samples):
+        alpha = (1.0 - confidence) / 2.0
+        low, high = (float(q) for q in np.quantile(samples, [alpha, 1.0 - alpha]))
+    return {"value": None if np.isnan(value) else value, "low": low, "high": high}
+
+
 def bootstrap_metrics(pred: np.ndarray, true: np.ndarray, n_resamples: int = 1000, seed: int = 0,
                       confidence: float = 0.95, above: dict[float, bool] | None = None
                       ) -> dict[str, dict[str, float | None]]:
@@ -314,49 +338,45 @@ def bootstrap_metrics(pred: np.ndarray, true: np.ndarray, n_resamples: int = 100
 
     Returns {metric: {"value", "low", "high"}}; NaN (a constant predictor's correlation) is None.
     """
+    point, samples = _bootstrap(_stats_fn(pred, true, above), len(true), n_resamples, seed)
+    return {name: _interval(point[name], samples[name], confidence) for name in point}
+
+
+def _stats_fn(pred: np.ndarray, true: np.ndarray, above: dict[float, bool] | None = None):
     true = np.asarray(true, dtype=np.float64)
-    n = len(true)
-
-    def stats(idx: np.ndarray) -> dict[str, np.ndarray]:
-        return _majority_statistics(true, above, idx) if above is not None else _statistics(pred, true, idx)
-
-    point = stats(np.arange(n)[None, :])
-    samples: dict[str, list[np.ndarray]] = {name: [] for name in point}
-    rng = np.random.default_rng(seed)
-    chunk = max(1, 2_000_000 // max(n, 1))  # bounds memory: chunk x n indices at a time
-    for start in range(0, n_resamples, chunk):
-        idx = rng.integers(0, n, size=(min(chunk, n_resamples - start), n))
-        for name, values in stats(idx).items():
-            samples[name].append(values)
-    alpha = (1.0 - confidence) / 2.0
-    result: dict[str, dict[str, float | None]] = {}
-    for name, value in point.items():
-        low = high = None
-        if n_resamples:
-            values = np.concatenate(samples[name])
-            values = values[~np.isnan(values)]
-            if len(values):
-                low, high = (float(q) for q in np.quantile(values, [alpha, 1.0 - alpha]))
-        v = float(value[0])
-        result[name] = {"value": None if np.isnan(v) else v, "low": low, "high": high}
-    return result
+    if above is not None:
+        return lambda idx: _majority_statistics(true, above, idx)
+    return lambda idx: _statistics(np.asarray(pred, dtype=np.float64), true, idx)
 
 
 def evaluate_split(pred: Predictions, train_true: np.ndarray, n_resamples: int = 1000, seed: int = 0,
                    confidence: float = 0.95) -> dict[str, Any]:
-    """The model, the trivial baseline and the majority class, with the same bootstrap resamples."""
+    """The model, the trivial baseline and the majority class on the same bootstrap resamples, and
+    paired intervals of the model's advantage: its EMD minus the trivial baseline's, its accuracies
+    minus the majority class's."""
     n = len(pred.ids)
     above = {t: majority_above(train_true, t) for t in THRESHOLDS}
-    return {
-        "n_images": n,
-        "model": bootstrap_metrics(pred.pred, pred.true, n_resamples, seed, confidence),
-        "trivial_baseline": bootstrap_metrics(trivial_prediction(train_true, n), pred.true, n_resamples, seed,
-                                              confidence),
-        "majority_class": bootstrap_metrics(pred.pred, pred.true, n_resamples, seed, confidence, above=above),
-        "majority_side": {str(t): "above" if above[t] else "at or below" for t in THRESHOLDS},
-        "bootstrap": {"resamples": n_resamples, "seed": seed, "confidence": confidence,
-                      "method": "percentile, images resampled with replacement"},
+    runs = {
+        "model": _bootstrap(_stats_fn(pred.pred, pred.true), n, n_resamples, seed),
+        "trivial_baseline": _bootstrap(_stats_fn(trivial_prediction(train_true, n), pred.true), n, n_resamples,
+                                       seed),
+        "majority_class": _bootstrap(_stats_fn(None, pred.true, above), n, n_resamples, seed),
     }
+    result: dict[str, Any] = {"n_images": n}
+    for who, (point, samples) in runs.items():
+        result[who] = {name: _interval(point[name], samples[name], confidence) for name in point}
+    differences = {"emd": "trivial_baseline", **{f"accuracy@{t}": "majority_class" for t in THRESHOLDS}}
+    result["paired_differences"] = {}
+    for metric, other in differences.items():
+        (mp, ms), (op, os_) = runs["model"], runs[other]
+        result["paired_differences"][metric] = {"against": other,
+                                                **_interval(mp[metric] - op[metric], ms[metric] - os_[metric],
+                                                            confidence)}
+    result["majority_side"] = {str(t): "above" if above[t] else "at or below" for t in THRESHOLDS}
+    result["bootstrap"] = {"resamples": n_resamples, "seed": seed, "confidence": confidence,
+                           "method": "percentile, images resampled with replacement, the same resamples for "
+                                     "the model and the baselines (paired)"}
+    return result
 
 
 def _fmt(metric: str, entry: dict[str, float | None] | None) -> str:
@@ -375,13 +395,18 @@ def _fmt(metric: str, entry: dict[str, float | None] | None) -> str:
 
 
 def metrics_table(result: dict[str, Any]) -> pd.DataFrame:
-    """Model, trivial baseline and majority class side by side: value [95% CI] per metric."""
+    """Model, trivial baseline and majority class side by side: value [95% CI] per metric, and the
+    model's paired advantage over the baseline that metric is judged against."""
     rows = {}
     for metric in METRICS:
+        diff = result["paired_differences"].get(metric)
         rows[LABELS[metric]] = {
             "model": _fmt(metric, result["model"][metric]),
             "trivial baseline": _fmt(metric, result["trivial_baseline"][metric]),
             "majority class": _fmt(metric, result["majority_class"].get(metric)),
+            "model minus baseline (paired)": (
+                _fmt(metric, diff).replace("%", " pt") + f" vs. {diff['against'].replace('_', ' ')}"
+                if diff else "—"),
         }
     return pd.DataFrame.from_dict(rows, orient="index")
 
@@ -411,19 +436,19 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _beats(result: dict[str, Any], metric: str, other: str, lower_is_better: bool = False) -> str:
-    """'beats', 'does no better than' or 'is within the uncertainty of' a baseline, by the model's interval."""
-    model, base = result["model"][metric], result[other][metric]
-    if model["value"] is None or base["value"] is None:
+def _beats(result: dict[str, Any], metric: str, lower_is_better: bool = False) -> str:
+    """How the model compares with the baseline of `metric`, by the paired interval of the difference."""
+    diff = result["paired_differences"][metric]
+    if diff["value"] is None:
         return "cannot be compared with"
-    if model["low"] is None:
-        better = model["value"] < base["value"] if lower_is_better else model["value"] > base["value"]
-        return "beats" if better else "does no better than"
-    if (model["high"] < base["value"]) if lower_is_better else (model["low"] > base["value"]):
+    if diff["low"] is None:
+        better = diff["value"] < 0 if lower_is_better else diff["value"] > 0
+        return ("beats" if better else "does no better than") + " (no bootstrap interval)"
+    if (diff["high"] < 0) if lower_is_better else (diff["low"] > 0):
         return "beats"
-    if (model["low"] > base["value"]) if lower_is_better else (model["high"] < base["value"]):
+    if (diff["low"] > 0) if lower_is_better else (diff["high"] < 0):
         return "is worse than"
-    return "is within its 95% interval of"
+    return "is not distinguishable (95% interval of the difference includes 0) from"
 
 
 def findings(result: dict[str, Any], split: str, data: DataSummary, card: ModelCard) -> list[str]:
@@ -435,7 +460,7 @@ def findings(result: dict[str, Any], split: str, data: DataSummary, card: ModelC
     lines = [f"{result['n_images']} images of the {split} split of {labels}, scored by a {card.backbone} "
              f"model ({card.training_data})."]
     lines.append(f"EMD {_fmt('emd', m['emd'])} against {t['emd']['value']:.3f} for the trivial baseline: the model "
-                 f"{_beats(result, 'emd', 'trivial_baseline', lower_is_better=True)} the baseline.")
+                 f"{_beats(result, 'emd', lower_is_better=True)} the baseline.")
     lines.append(f"Ranking: SRCC of the mean score {_fmt('srcc_mean', m['srcc_mean'])}, LCC "
                  f"{_fmt('lcc_mean', m['lcc_mean'])}; of the std: SRCC {_fmt('srcc_std', m['srcc_std'])} "
                  "(the trivial baseline ranks nothing: its correlations are undefined).")
@@ -443,5 +468,5 @@ def findings(result: dict[str, Any], split: str, data: DataSummary, card: ModelC
         key = f"accuracy@{thr}"
         lines.append(f"Binary accuracy at {thr}: {_fmt(key, m[key])}; always answering the training split's "
                      f"majority class ({result['majority_side'][str(thr)]} {thr}) gives {_fmt(key, maj[key])}: "
-                     f"the model {_beats(result, key, 'majority_class')} it.")
+                     f"the model {_beats(result, key)} it.")
     return lines

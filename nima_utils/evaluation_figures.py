@@ -128,7 +128,7 @@ def confusion(frame: pd.DataFrame) -> Figure:
 def image_grid(frame: pd.DataFrame, images_dir: str | Path, title: str, columns: int = 6) -> Figure:
     """Thumbnails of the images in `frame` (in its order), each titled with predicted and human scores."""
     rows = max(1, -(-len(frame) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 3.1 * rows + 0.4), squeeze=False,
+    fig, axes = plt.subplots(rows, columns, figsize=(max(2.6 * columns, 8.0), 3.1 * rows + 0.4), squeeze=False,
                              layout="constrained")
     for ax in axes.ravel():
         ax.axis("off")
@@ -149,7 +149,7 @@ def best_and_worst(frame: pd.DataFrame, images_dir: str | Path, n: int = 6) -> F
     ranked = frame.sort_values("pred_mean", ascending=False)
     n = min(n, len(frame) // 2) or 1
     return image_grid(pd.concat([ranked.head(n), ranked.tail(n)[::-1]]), images_dir,
-                      "best scored (top row) and worst scored (bottom row) by the model", columns=n)
+                      "highest (top row) and lowest (bottom row) predicted scores", columns=n)
 
 
 def largest_errors(frame: pd.DataFrame, images_dir: str | Path, n: int = 12, columns: int = 6) -> Figure:

@@ -145,6 +145,21 @@ def test_evaluate_split_compares_model_with_both_baselines():
     json.dumps(result)  # the metrics JSON: no NaN, no numpy types
 
 
+def test_differences_with_the_baselines_are_paired():
+    train = np.stack([one_hot(6)] * 3 + [one_hot(3)])  # majority: above 5.0
+    true = random_dists(11, 300)
+    always_above = np.tile(one_hot(9), (300, 1))  # the majority class, as a distribution
+    same = evaluate.Predictions([str(i) for i in range(300)], always_above, true, {}, "images", 1.0)
+    diff = evaluate.evaluate_split(same, train, n_resamples=200, seed=0)["paired_differences"]["accuracy@5.0"]
+    assert diff == {"against": "majority_class", "value": 0.0, "low": 0.0, "high": 0.0}  # unpaired would be wide
+    perfect = evaluate.Predictions(same.ids, true, true, {}, "images", 1.0)
+    result = evaluate.evaluate_split(perfect, train, n_resamples=200, seed=0)
+    emd_diff = result["paired_differences"]["emd"]
+    assert emd_diff["value"] == pytest.approx(-result["trivial_baseline"]["emd"]["value"]) and emd_diff["high"] < 0
+    table = evaluate.metrics_table(result)
+    assert table.loc["EMD (lower is better)", "model minus baseline (paired)"].endswith("vs. trivial baseline")
+
+
 def test_cache_mismatch_follows_the_card():
     settings = {"size": 256, "resize": "bilinear"}
     assert evaluate.cache_mismatch(ModelCard(resize="bilinear", resize_size=256), settings) is None
