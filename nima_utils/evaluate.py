@@ -110,7 +110,7 @@ def true_distributions(table: pd.DataFrame) -> np.ndarray:
 
 
 def check_parameters(weights: str, data_summary: str | Path, split: str, batch_size: int, bootstrap: int,
-                     seed: int) -> tuple[Path, DataSummary]:
+                     seed: int, use_cache: bool = False) -> tuple[Path, DataSummary]:
     """Validate notebook 03's parameters before any work; return the weights file and the data summary.
 
     Every problem is one ValueError with a message that says what to pass instead.
@@ -124,6 +124,8 @@ def check_parameters(weights: str, data_summary: str | Path, split: str, batch_s
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or not (bootstrap == 0 or bootstrap >= 100):
         raise ValueError(f"bootstrap must be 0 (no confidence intervals) or an integer >= 100, got {bootstrap!r}")
+    if not isinstance(use_cache, bool):
+        raise ValueError(f"use_cache must be True or False, got {use_cache!r}")
     if str(weights):
         path = Path(weights)
         if not path.is_file():

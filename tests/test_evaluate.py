@@ -257,6 +257,7 @@ def test_check_parameters_accepts_good_ones(data_summary, tiny_weights):
     ({"batch_size": 2.5}, "batch_size must be an integer"),
     ({"bootstrap": 50}, "bootstrap must be 0"),
     ({"seed": -1}, "seed must be"),
+    ({"use_cache": "yes"}, "use_cache must be True or False"),
     ({"weights": "/nowhere/w.hdf5"}, "weights file /nowhere/w.hdf5 does not exist"),
     ({"data_summary": "/nowhere/summary.json"}, "run notebooks/01_ava_download_cleanup.ipynb first"),
 ])
