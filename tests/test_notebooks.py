@@ -68,3 +68,66 @@ def test_02_train_bad_parameters_fail_before_any_work(demo_summary, tmp_path):
             weights_dir=str(tmp_path / "weights"), schedule="fast", batch_size=0)
     assert "schedule must be one of" in str(info.value) and "batch_size must be" in str(info.value)
     assert not (tmp_path / "report").exists() and not (tmp_path / "weights").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_cache_weights(tmp_path_factory):
+    """A tiny NIMA whose card matches the demo's training cache (bilinear to 256, centre crop)."""
+    from nima_utils.model import build_from_card
+    from nima_utils.model_card import ModelCard
+    from nima_utils.weights import save_nima
+
+    card = ModelCard(alpha=0.25, input_size=64, resize="bilinear", resize_size=256, training_data="none (tests)")
+    return save_nima(build_from_card(card), tmp_path_factory.mktemp("w") / "tiny256.weights.h5", card)
+
+
+@pytest.mark.parametrize(("weights_fixture", "use_cache", "inputs"), [
+    ("idealo_weights", False, "images"),
+    ("tiny_weights", True, "images"),  # its card squashes to 64 px: the 256 px cache does not fit, images are used
+    ("tiny_cache_weights", True, "cache"),
+])
+def test_03_evaluate_on_demo(demo_summary, tmp_path, request, weights_fixture, use_cache, inputs):
+    import pandas as pd
+
+    from nima_utils.weights import IDEALO_FINGERPRINT
+
+    weights = request.getfixturevalue(weights_fixture)
+    report = tmp_path / "report"
+    run("03_evaluate.ipynb", tmp_path, weights=str(weights), data_summary=str(demo_summary), split="test",
+        batch_size=16, bootstrap=200, seed=1, use_cache=use_cache, report_dir=str(report))
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["weights"] == str(Path(weights).resolve()) and summary["inputs"] == inputs
+    assert summary["split"] == "test" and summary["synthetic_labels"] is True
+    assert summary["n_images"] == 63 and summary["n_failed"] == 0  # the demo's test split: 3 photos x 21 versions
+    if weights_fixture == "idealo_weights":
+        assert summary["fingerprint"] == IDEALO_FINGERPRINT
+    model = summary["metrics"]["model"]
+    for name in ("emd", "accuracy@5.0", "accuracy@5.1"):
+        assert model[name]["low"] <= model[name]["value"] <= model[name]["high"]
+    predictions = pd.read_csv(report / "predictions.csv", dtype={"image_id": str})
+    assert len(predictions) == 63
+    probs = predictions[[f"p{i}" for i in range(1, 11)]].to_numpy()
+    assert abs(model["emd"]["value"] - predictions["emd"].mean()) < 1e-6
+    assert abs((probs @ range(1, 11)) - predictions["pred_mean"]).max() < 1e-4
+    assert (predictions["true_mean"] > 5.0).mean() == summary["metrics"]["majority_class"]["accuracy@5.0"] or \
+        (predictions["true_mean"] <= 5.0).mean() == summary["metrics"]["majority_class"]["accuracy@5.0"]
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["bootstrap"]["resamples"] == 200 and len(metrics["comparison"]) == 4
+    assert metrics["trivial_baseline"]["srcc_mean"]["value"] is None
+    for name in summary["files"]:
+        assert (report / name).is_file(), name
+
+
+@pytest.mark.parametrize(("parameters", "message"), [
+    ({"split": "holdout"}, "split must be one of train, val, test"),
+    ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+    ({"weights": "/nowhere/nima.hdf5"}, "weights file /nowhere/nima.hdf5 does not exist"),
+])
+def test_03_bad_parameter_fails_before_any_work(demo_summary, tmp_path, parameters, message):
+    report = tmp_path / "report"
+    with pytest.raises(pm.PapermillExecutionError) as failure:
+        run("03_evaluate.ipynb", tmp_path, data_summary=str(demo_summary), report_dir=str(report), **parameters)
+    assert failure.value.ename == "ValueError" and message in failure.value.evalue
+    assert failure.value.exec_count == 3  # parameters, papermill's injected parameters, then validation
+    assert "evaluate.check_parameters(" in failure.value.source
+    assert not report.exists()
