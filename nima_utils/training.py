@@ -23,6 +23,7 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
+import scipy.stats
 
 from nima_utils import __version__
 from nima_utils.distribute import Placement, placement, prebuild
@@ -74,6 +75,9 @@ class TrainConfig:
     lr_decay: float = 0.95
     lr_decay_epochs: int = 10
     patience: int = 10
+    freeze_batchnorm: bool = True
+    """Keep batch-norm layers in inference mode with their pre-trained statistics while fine-tuning
+    (keras-io's transfer-learning advice): small or shifted batches otherwise drag them away."""
     initial_weights: str = "imagenet"
     """"imagenet" (the backbone's ImageNet weights), "none" (random) or a NIMA weights file to fine-tune."""
     seed: int = 0
@@ -355,7 +359,7 @@ def _build(config: TrainConfig) -> tuple[keras.Model, ModelCard]:
     return model, dataclasses.replace(start, metrics={}, training={}, source="", notes=notes)
 
 
-def _head_phase(run: _Run, model: keras.Model, progress: bool) -> None:
+def _head_phase(run: _Run, model: keras.Model, progress: bool, on_epoch: Callable[[dict], None] | None) -> None:
     """Two-phase schedule, phase 1: features of the frozen base computed once, then the head alone."""
     config, data = run.config, run.data
     start = time.perf_counter()
@@ -388,6 +392,8 @@ def _head_phase(run: _Run, model: keras.Model, progress: bool) -> None:
         if progress:
             print(f"head {epoch + 1}/{config.head_epochs}: train EMD {logs['loss']:.4f}, "
                   f"val EMD {logs['val_loss']:.4f}")
+        if on_epoch:
+            on_epoch(rows[-1])
         clock["start"] = time.perf_counter()
 
     head.fit(xt, yt, batch_size=config.batch_size, epochs=config.head_epochs, validation_data=(xv, yv), verbose=0,
@@ -420,6 +426,10 @@ def train(config: TrainConfig, progress: bool = True,
         run.card.training_data = data.described
         run.dir.mkdir(parents=True, exist_ok=True)
         train_ds, steps = data.train(run.state["epochs_done"], max(config.epochs, run.state["epochs_done"] + 1))
+        if config.freeze_batchnorm:
+            for layer in model.layers:
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.trainable = False  # in Keras 3 this also runs the layer in inference mode
         model.compile(optimizer=optimizer_for(config, steps), loss=emd_loss)
         model.optimizer.build(model.trainable_variables)  # so every checkpoint holds the optimizer's state
         if resumed and (run.ckpt / "state.weights.h5").is_file():
@@ -430,7 +440,7 @@ def train(config: TrainConfig, progress: bool = True,
             if progress:
                 print(f"resuming {run.dir} after epoch {run.state['epochs_done']} of {config.epochs}")
         elif config.schedule == "two-phase" and config.head_epochs:
-            _head_phase(run, model, progress)
+            _head_phase(run, model, progress, on_epoch)
             run.checkpoint(model, 0)
         callbacks = [_RunState(run)]
         if on_epoch:
@@ -493,5 +503,7 @@ def validation_report(weights: str | Path, config: TrainConfig) -> pd.DataFrame:
     pred, true = np.concatenate(preds), np.concatenate(truth).astype(np.float64)
     train_mean = np.concatenate([y for _, y in data.evaluation("train").as_numpy_iterator()]).mean(axis=0)
     baseline = np.repeat(train_mean[None], len(true), axis=0)
-    rows = {"model": evaluate(pred, true), "baseline (training mean distribution)": evaluate(baseline, true)}
+    with warnings.catch_warnings():  # a constant prediction has no rank correlation: NaN, as it should
+        warnings.simplefilter("ignore", scipy.stats.ConstantInputWarning)
+        rows = {"model": evaluate(pred, true), "baseline (training mean distribution)": evaluate(baseline, true)}
     return pd.DataFrame(rows).T
