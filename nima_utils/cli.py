@@ -147,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-batch", type=_positive_int, default=64, help="most files in one batch request")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(func=cmd_serve)
+
+    from nima_utils import train_cli
+
+    train_cli.add_parser(sub)
     return parser
 
 

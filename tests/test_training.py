@@ -220,3 +220,20 @@ def test_no_train_serve_skew(demo, tmp_path):
         skewed = preprocess(model_view(img, 64, "bilinear", None), "mobilenet")
         assert np.abs(served - from_cache).mean() < 6 / 127.5  # JPEG q95 noise: a few levels of 255
         assert np.abs(skewed - from_cache).mean() > 2 * np.abs(served - from_cache).mean()
+
+
+def test_nima_train_command(demo, tmp_path, capsys):
+    from nima_utils.cli import main
+
+    assert main(["train", "--schedule", "fast", "--batch-size", "0", "--cache-dir", str(demo["cache_dir"])]) == 2
+    err = capsys.readouterr().err
+    assert "schedule must be one of paper, two-phase" in err and "batch_size must be" in err
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"cache": {"dir": str(demo["cache_dir"]), "size": 72},
+                                   "splits": {"dir": str(demo["split_dir"])}, "images_dir": str(demo["images_dir"])}))
+    code = main(["train", "--data-summary", str(summary), "--alpha", "0.25", "--input-size", "64",
+                 "--initial-weights", "none", "--head-epochs", "2", "--epochs", "1", "--run-name", "cli",
+                 "--weights-dir", str(tmp_path / "weights"), "--freeze-batchnorm", "false"])
+    assert code == 0
+    card = json.loads((tmp_path / "weights" / "cli" / "nima.card.json").read_text())
+    assert card["resize_size"] == 72 and card["training"]["epochs_run"] == 1
