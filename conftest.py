@@ -9,6 +9,7 @@ process, and notebook kernels inherit its environment).
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -23,6 +24,7 @@ if (SHARED / "keras-cache" / "models").is_dir() and "KERAS_HOME" not in os.envir
     _cache = Path(tempfile.mkdtemp(prefix="nima-keras-home-"))
     shutil.copytree(SHARED / "keras-cache" / "models", _cache / "models")
     os.environ["KERAS_HOME"] = str(_cache)
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 HOME = Path(tempfile.mkdtemp(prefix="nima-lab-home-"))
@@ -31,3 +33,4 @@ for _sub in ("data", "weights", "reports"):
 if IDEALO.is_file():
     shutil.copy(IDEALO, HOME / "weights" / IDEALO_FILENAME)
 os.environ["NIMA_LAB_HOME"] = str(HOME)
+atexit.register(shutil.rmtree, HOME, ignore_errors=True)
