@@ -86,6 +86,8 @@ def load_nima(path: str | Path) -> tuple[keras.Model, ModelCard]:
                 card = community_card(padding="symmetric" if "conv_pad_1" in layer_names else "same")
             model = build_from_card(card)
             model.load_weights(path)
+        elif name.endswith(".tflite"):
+            raise WeightsError(f"{path} is a LiteRT/TFLite model: score it with --engine tflite")
         else:
             raise WeightsError(f"{path}: unknown weights format (expected .weights.h5, .keras, .h5 or .hdf5)")
     except WeightsError:
