@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
-import keras
 import numpy as np
 
-from nima_utils.model import build_from_card
 from nima_utils.model_card import ModelCard, community_card, read_card, write_card
 from nima_utils.paths import weights_dir
+
+if TYPE_CHECKING:
+    import keras
 
 IDEALO_FILENAME = "weights_mobilenet_aesthetic_0.07.hdf5"
 IDEALO_URL = (
@@ -65,6 +67,10 @@ def load_nima(path: str | Path) -> tuple[keras.Model, ModelCard]:
     Keras 2 legacy h5 files (idealo's `weights_mobilenet_aesthetic_0.07.hdf5`, titu1994's
     `mobilenet_weights.h5`). A file without a card is read in the community layout.
     """
+    import keras  # here, not at the top: finding weights and the CLI's errors need no TensorFlow
+
+    from nima_utils.model import build_from_card
+
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist")
