@@ -68,9 +68,29 @@ def test_download_survives_failures_and_cut_connections(tmp_path):
 def test_download_errors(tmp_path):
     with serve({}) as server, pytest.raises(DownloadError, match="HTTP 404"):
         download_file(server.url + "/missing", tmp_path / "x", progress=False)
-    with pytest.raises(DownloadError, match="after 2 attempts"):
-        download_file("http://127.0.0.1:9/none", tmp_path / "y", retries=1, backoff=0.01, progress=False)
-    assert not (tmp_path / "x").exists()
+    payload = tmp_path / "p.bin"
+    payload.write_bytes(b"abc")
+    with serve({"/p": payload}, plan="fff") as server, pytest.raises(DownloadError, match="after 2 attempts"):
+        download_file(server.url + "/p", tmp_path / "y", retries=1, backoff=0.01, progress=False)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_offline_errors_fail_fast(tmp_path, monkeypatch):
+    """A refused connection or a host name that does not resolve is not worth half a minute of retries."""
+    import socket
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match="connection refused"):
+        download_file("http://127.0.0.1:9/none", tmp_path / "y", retries=5, backoff=10, progress=False)
+
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    with pytest.raises(DownloadError, match=r"cannot resolve the host name github\.com"):
+        download_file("https://github.com/x.hdf5", tmp_path / "z", retries=5, backoff=10, progress=False)
+    assert time.monotonic() - start < 5
 
 
 def test_download_checksum(tmp_path):
