@@ -148,24 +148,27 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    from nima_utils.weights import WeightsError, default_weights, fetch_idealo
-
-    if args.if_missing:
-        try:
-            print(f"NIMA weights present: {default_weights(args.dir)}")
-            return 0
-        except WeightsError:
-            pass
+    from nima_utils import weights
     from nima_utils.download import DownloadError
-    from nima_utils.weights import IDEALO_FILENAME, weights_dir
+    from nima_utils.paths import weights_dir
 
+    folder = args.dir or weights_dir()
+    if args.if_missing:
+        trained = weights.trained_weights(folder)
+        if trained:
+            weights.verify_weights(trained[0])
+            print(f"NIMA weights present and verified: {trained[0]}")
+            return 0
+    url = args.url or weights.IDEALO_URL
     try:
-        path = fetch_idealo(args.dir, url=args.url)
+        _, what = weights.ensure_idealo(folder, url=url)
     except DownloadError as exc:
-        folder = args.dir or weights_dir()
-        raise DownloadError(f"{exc}\nWithout access to that URL: download {IDEALO_FILENAME} elsewhere and copy it "
-                            f"into {folder}/, or pass --url with a mirror.") from None
-    print(f"idealo NIMA weights ready and verified: {path}")
+        raise DownloadError(
+            f"{exc}. {weights.IDEALO_FILENAME} is missing from {folder}/; to work offline, download it from the URL "
+            f"above where you can and copy it into {folder}/ (any name: it is recognised by its fingerprint), "
+            "or run `nima weights --url MIRROR`"
+        ) from None
+    print(what)
     return 0
 
 
@@ -199,8 +202,6 @@ def build_parser() -> argparse.ArgumentParser:
     from nima_utils import __version__
     from nima_utils.images import DEFAULT_MAX_PIXELS
     from nima_utils.scoring import DEFAULT_THRESHOLD
-    from nima_utils.weights import IDEALO_URL
-
     parser = _Parser(prog="nima", description="NIMA Lab: neural image assessment.")
     parser.add_argument("--version", action="version", version=f"nima-lab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -221,8 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     weights = sub.add_parser("weights", help="download and verify idealo's published NIMA weights")
     weights.add_argument("--dir", type=Path, help="destination folder (default weights/)")
-    weights.add_argument("--url", default=IDEALO_URL, help="download from this URL or mirror instead")
-    weights.add_argument("--if-missing", action="store_true", help="do nothing if weights/ already has weights")
+    weights.add_argument("--url", help="download from this URL or mirror instead of idealo's GitHub")
+    weights.add_argument("--if-missing", action="store_true",
+                         help="keep weights already in the folder (trained ones, or idealo's under any name) once "
+                              "their fingerprint checks out")
     weights.set_defaults(func=cmd_weights)
 
     export = sub.add_parser("export", help="convert NIMA weights to another format (LiteRT/TFLite)")
