@@ -93,7 +93,7 @@ def load_nima(path: str | Path) -> tuple[keras.Model, ModelCard]:
             model = build_from_card(card)
             model.load_weights(path)
         elif name.endswith(".tflite"):
-            raise WeightsError(f"{path} is a LiteRT/TFLite model: score it with --engine tflite")
+            raise WeightsError(f"{path} is a LiteRT/TFLite model, which only the tflite engine runs (--engine tflite)")
         else:
             raise WeightsError(f"{path}: unknown weights format (expected .weights.h5, .keras, .h5 or .hdf5)")
     except WeightsError:
