@@ -12,12 +12,11 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from nima_utils.images import DEFAULT_MAX_PIXELS, ImageLoadError, decode_image
+from nima_utils.images import DEFAULT_MAX_PIXELS, MIN_SIDE, ImageLoadError, decode_image
 
 KNOWN_CORRUPT_AVA = ("440774", "179118", "371434", "277832", "230701", "729377")
 """AVA images known to be corrupt in the distributed archives (reported by the community)."""
-MIN_SIDE = 11
-"""Images with a side of 10 px or less are not photos one can rate."""
+__all__ = ["KNOWN_CORRUPT_AVA", "MIN_SIDE", "CleanupResult", "check_image", "clean_labels", "image_path"]
 
 REASONS = {
     "missing": "missing",
@@ -25,20 +24,19 @@ REASONS = {
     "not_image": "not an image",
     "unsupported": "not an image",
     "too_large": "decompression bomb",
+    "too_small": "too small",
 }
 
 
 def check_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, str] | None:
     """None if `path` decodes fully into a usable photo, else (reason, detail)."""
     try:
-        img = decode_image(path, max_pixels)
+        decode_image(path, max_pixels)  # refuses sides under MIN_SIDE too, as scoring does
     except ImageLoadError as exc:
         detail = str(exc)
         if exc.kind in REASONS:
             return REASONS[exc.kind], detail
         return ("truncated" if "truncated" in detail else "unreadable"), detail
-    if min(img.size) < MIN_SIDE:
-        return "too small", f"{img.size[0]}x{img.size[1]} px"
     return None
 
 

@@ -3,76 +3,172 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import itertools
+import math
 import os
 import sys
+import tempfile
 from pathlib import Path
+from typing import NoReturn
+
+
+class UsageError(Exception):
+    """A mistake in how `nima` was called: one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: `nima score: error: argument --batch-size: ... (see nima score --help)`."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _number(text: str, kind: type[int] | type[float], words: str) -> int | float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {words}, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be {words}, got {text!r}")
+    return value
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = _number(text, int, "a whole number of 1 or more")
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, got {text!r}")
     return value
 
 
 def _threshold(text: str) -> float:
-    value = float(text)
+    value = _number(text, float, "a number from 1 to 10")
     if not 1.0 <= value <= 10.0:
-        raise argparse.ArgumentTypeError(f"must lie between 1 and 10, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a number from 1 to 10, got {text!r}")
     return value
+
+
+def _megabytes(text: str) -> float:
+    value = _number(text, float, "a size in MiB above 0")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a size in MiB above 0, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _number(text, int, "a port number from 0 to 65535")
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, got {text!r}")
+    return value
+
+
+def _check_inputs(paths: list[str]) -> None:
+    """Every path named on the command line must exist (a usage error, before the model loads)."""
+    for text in paths:
+        try:
+            os.stat(text)
+        except (FileNotFoundError, NotADirectoryError):
+            raise UsageError(f"{text} does not exist") from None
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:
+                raise UsageError(f"{text} does not exist (name too long)") from None
+            # other trouble (permissions) is reported in that path's row
+
+
+def _check_out(out: str) -> None:
+    """`--out` must end in .csv or .jsonl and name a file in an existing folder we can write to."""
+    from nima_utils.scoring import ResultWriter
+
+    ResultWriter.format_for(out)
+    path = Path(out)
+    folder = path.parent
+    if path.is_dir():
+        raise UsageError(f"--out {out} is a folder; give a file name ending in .csv or .jsonl")
+    if not folder.exists():
+        raise UsageError(f"--out {out}: folder {folder} does not exist")
+    if not folder.is_dir():
+        raise UsageError(f"--out {out}: {folder} is not a folder")
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write in {folder} ({exc.strerror or exc})") from None
+
+
+def _check_out_not_input(out: str, inputs: list[Path]) -> None:
+    if not os.path.exists(out):
+        return
+    for source in inputs:
+        with contextlib.suppress(OSError):
+            if os.path.samefile(out, source):
+                raise UsageError(f"--out {out} is one of the inputs ({source}); it would be overwritten")
 
 
 def cmd_score(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from nima_utils.engine import load_engine
-    from nima_utils.images import find_images
-    from nima_utils.scoring import ResultWriter, score_images
+    from nima_utils.images import scan_images
+    from nima_utils.scoring import ResultWriter, ScoreResult, results_file, score_images, shown_path
 
+    _check_inputs(args.paths)
+    if args.out:
+        _check_out(args.out)
     fmt = ResultWriter.format_for(args.out) if args.out else "csv"
-    files = find_images(args.paths)
-    if not files:
+    scan = scan_images(args.paths)
+    if args.out:
+        _check_out_not_input(args.out, [*scan.files, *map(Path, args.paths)])
+    if not scan.files and not scan.problems:
         print("nima score: no images found in " + ", ".join(args.paths), file=sys.stderr)
         return 1
     engine = load_engine(args.weights, args.engine)
-    print(f"nima score: {len(files)} images, {engine.name} engine, weights {engine.weights}", file=sys.stderr)
-    out = open(args.out, "w", newline="") if args.out else sys.stdout  # noqa: SIM115
+    total = len(scan.files) + len(scan.problems)
+    print(f"nima score: {total} images, {engine.name} engine, weights {engine.weights}", file=sys.stderr)
     failed = 0
     try:
-        writer = ResultWriter(out, fmt)
-        results = score_images(files, engine, batch_size=args.batch_size, threshold=args.threshold)
-        for result in tqdm(results, total=len(files), unit="img", file=sys.stderr, disable=args.quiet or None):
-            writer.write(result)
-            if not result.ok:
-                failed += 1
-                tqdm.write(f"  {result.source}: {result.error}", file=sys.stderr)
-    finally:
-        if out is not sys.stdout:
-            out.close()
+        with results_file(args.out) if args.out else contextlib.nullcontext(sys.stdout) as out:
+            writer = ResultWriter(out, fmt)
+            unread = (ScoreResult(str(path), threshold=args.threshold, error=why) for path, why in scan.problems)
+            scored = score_images(scan.files, engine, batch_size=args.batch_size, threshold=args.threshold,
+                                  max_pixels=args.max_pixels)
+            for result in tqdm(itertools.chain(unread, scored), total=total, unit="img", file=sys.stderr,
+                               disable=args.quiet or None):
+                writer.write(result)
+                if not result.ok:
+                    failed += 1
+                    tqdm.write(f"  {shown_path(result.source)}: {result.error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        if args.out:
+            print(f"nima score: {args.out} left as it was; the rows scored so far are in {args.out}.partial",
+                  file=sys.stderr)
+        raise
     where = f" -> {args.out}" if args.out else ""
-    print(f"nima score: {len(files) - failed} scored, {failed} failed{where}", file=sys.stderr)
+    print(f"nima score: {total - failed} scored, {failed} failed{where}", file=sys.stderr)
     return 1 if failed else 0
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    from nima_utils.weights import WeightsError, default_weights, fetch_idealo
-
-    if args.if_missing:
-        try:
-            print(f"NIMA weights present: {default_weights(args.dir)}")
-            return 0
-        except WeightsError:
-            pass
+    from nima_utils import weights
     from nima_utils.download import DownloadError
-    from nima_utils.weights import IDEALO_FILENAME, weights_dir
+    from nima_utils.paths import weights_dir
 
+    folder = args.dir or weights_dir()
+    if args.if_missing:
+        trained = weights.trained_weights(folder)
+        if trained:
+            weights.verify_weights(trained[0])
+            print(f"NIMA weights present and verified: {trained[0]}")
+            return 0
+    url = args.url or weights.IDEALO_URL
     try:
-        path = fetch_idealo(args.dir, url=args.url)
+        _, what = weights.ensure_idealo(folder, url=url)
     except DownloadError as exc:
-        folder = args.dir or weights_dir()
-        raise DownloadError(f"{exc}\nWithout access to that URL: download {IDEALO_FILENAME} elsewhere and copy it "
-                            f"into {folder}/, or pass --url with a mirror.") from None
-    print(f"idealo NIMA weights ready and verified: {path}")
+        raise DownloadError(
+            f"{exc}. {weights.IDEALO_FILENAME} is missing from {folder}/; to work offline, download it from the URL "
+            f"above where you can and copy it into {folder}/ (any name: it is recognised by its fingerprint), "
+            "or run `nima weights --url MIRROR`"
+        ) from None
+    print(what)
     return 0
 
 
@@ -104,10 +200,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from nima_utils import __version__
+    from nima_utils.images import DEFAULT_MAX_PIXELS
     from nima_utils.scoring import DEFAULT_THRESHOLD
-    from nima_utils.weights import IDEALO_URL
-
-    parser = argparse.ArgumentParser(prog="nima", description="NIMA Lab: neural image assessment.")
+    parser = _Parser(prog="nima", description="NIMA Lab: neural image assessment.")
     parser.add_argument("--version", action="version", version=f"nima-lab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -120,13 +215,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"accept if mean > threshold (default {DEFAULT_THRESHOLD})")
     score.add_argument("--engine", default="keras", choices=["keras", "tflite"],
                        help="tflite: LiteRT with XNNPACK, faster on CPU (converts Keras weights on the fly)")
+    score.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS,
+                       help=f"refuse larger images as possible decompression bombs (default {DEFAULT_MAX_PIXELS:,})")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     score.set_defaults(func=cmd_score)
 
     weights = sub.add_parser("weights", help="download and verify idealo's published NIMA weights")
     weights.add_argument("--dir", type=Path, help="destination folder (default weights/)")
-    weights.add_argument("--url", default=IDEALO_URL, help="download from this URL or mirror instead")
-    weights.add_argument("--if-missing", action="store_true", help="do nothing if weights/ already has weights")
+    weights.add_argument("--url", help="download from this URL or mirror instead of idealo's GitHub")
+    weights.add_argument("--if-missing", action="store_true",
+                         help="keep weights already in the folder (trained ones, or idealo's under any name) once "
+                              "their fingerprint checks out")
     weights.set_defaults(func=cmd_weights)
 
     export = sub.add_parser("export", help="convert NIMA weights to another format (LiteRT/TFLite)")
@@ -139,11 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--weights", type=Path, help="weights file (.tflite for the tflite engine)")
     serve.add_argument("--engine", default="keras", choices=["keras", "tflite"])
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=_port, default=8000)
     serve.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD)
-    serve.add_argument("--max-file-mb", type=float, default=20.0, help="largest upload per file (MiB)")
-    serve.add_argument("--max-request-mb", type=float, default=200.0, help="largest request body (MiB)")
-    serve.add_argument("--max-pixels", type=_positive_int, default=50_000_000, help="decompression-bomb guard")
+    serve.add_argument("--max-file-mb", type=_megabytes, default=20.0, help="largest upload per file (MiB)")
+    serve.add_argument("--max-request-mb", type=_megabytes, default=200.0, help="largest request body (MiB)")
+    serve.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, help="decompression-bomb guard")
     serve.add_argument("--max-batch", type=_positive_int, default=64, help="most files in one batch request")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(func=cmd_serve)
@@ -163,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (WeightsError, DownloadError, ValueError, OSError) as exc:
+    except (UsageError, WeightsError, DownloadError, ValueError, OSError) as exc:
         print(f"nima {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

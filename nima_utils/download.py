@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import shutil
+import socket
 import sys
 import tarfile
 import threading
@@ -32,6 +33,16 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: f.read(CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _offline(url: str, exc: BaseException) -> str | None:
+    """Why retrying cannot help (the host name does not resolve, the connection is refused), else None."""
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, socket.gaierror):
+        return f"cannot resolve the host name {urllib.parse.urlparse(url).hostname} (offline?)"
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    return None
 
 
 def _attempt(url: str, part: Path, timeout: float, progress: bool, pace: Callable[[], None] | None) -> None:
@@ -99,6 +110,9 @@ def download_file(
             if exc.code < 500 and exc.code != 429:
                 raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
+            why = _offline(url, exc)
+            if why is not None:
+                raise DownloadError(f"could not download {url}: {why}") from None
             last = exc
     else:
         raise DownloadError(

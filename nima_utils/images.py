@@ -5,7 +5,12 @@ Every failure is an `ImageLoadError` with a short reason, so callers can report 
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import os
+import re
+import stat
+import threading
 import warnings
 from pathlib import Path
 
@@ -18,6 +23,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".ti
 """Suffixes picked up when a folder is scanned."""
 DEFAULT_MAX_PIXELS = 50_000_000
 """Images with more pixels are refused as possible decompression bombs (50 megapixels)."""
+MIN_SIDE = 11
+"""Images with a side of 10 px or less are not photos one can rate: refused (cleanup quarantines them)."""
+_PILLOW_LIMIT_LOCK = threading.Lock()
 
 _RESAMPLING = {
     "nearest": Image.Resampling.NEAREST,
@@ -29,7 +37,7 @@ _RESAMPLING = {
 
 class ImageLoadError(ValueError):
     """An input that cannot be used as a photo; the message says why, `kind` says what class of
-    problem it is: missing, empty, not_image, unsupported, too_large or corrupt."""
+    problem it is: missing, unreadable, empty, not_image, unsupported, too_large, too_small or corrupt."""
 
     def __init__(self, message: str, kind: str = "corrupt") -> None:
         super().__init__(message)
@@ -53,21 +61,52 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB") if img.mode != "RGB" else img
 
 
+def _allow_pixels(max_pixels: int) -> None:
+    """Our `max_pixels` is the limit: raise Pillow's own (process-wide) bomb limit to it when it is
+    larger, so Pillow never refuses an image we allow. It is only ever raised, under a lock."""
+    with _PILLOW_LIMIT_LOCK:
+        if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
+            Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def _too_many_pixels(max_pixels: int, width: int | None = None, height: int | None = None,
+                     pixels: int | None = None) -> ImageLoadError:
+    size = f"{width}x{height}" if width is not None else (f"{pixels:,} pixels" if pixels else "more pixels")
+    return ImageLoadError(
+        f"too many pixels ({size} > {max_pixels:,}): refused as a possible decompression bomb", "too_large"
+    )
+
+
+def _check_path(fp: Path) -> None:
+    """Refuse what is not a readable, non-empty regular file before Pillow opens it (a FIFO would block)."""
+    try:
+        info = fp.stat()
+    except FileNotFoundError:
+        raise ImageLoadError("no such file", "missing") from None
+    except PermissionError:
+        raise ImageLoadError("not readable (permission denied)", "unreadable") from None
+    except OSError as exc:
+        raise ImageLoadError(f"not readable ({exc.strerror or exc})", "unreadable") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageLoadError("is a folder, not an image", "missing")
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageLoadError("not a regular file", "unsupported")
+    if info.st_size == 0:
+        raise ImageLoadError("empty file", "empty")
+
+
 def decode_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Open and fully decode a photo (first frame if animated), as stored: no orientation or mode
-    change. The format is sniffed from the content, never from the name. This is the check that
-    cleanup runs on every file; `load_image` builds on it."""
+    change. The format is sniffed from the content, never from the name. Refused: more than
+    `max_pixels` pixels, a side under MIN_SIDE. This is the check that cleanup runs on every file;
+    `load_image` builds on it."""
+    _allow_pixels(max_pixels)
     try:
         fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else Path(source)
         if isinstance(fp, io.BytesIO) and fp.getbuffer().nbytes == 0:
             raise ImageLoadError("empty file", "empty")
         if isinstance(fp, Path):
-            if not fp.exists():
-                raise ImageLoadError("no such file", "missing")
-            if fp.is_dir():
-                raise ImageLoadError("is a folder, not an image", "missing")
-            if fp.stat().st_size == 0:
-                raise ImageLoadError("empty file", "empty")
+            _check_path(fp)
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(fp)
@@ -75,21 +114,27 @@ def decode_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXEL
                 raise ImageLoadError(f"unsupported image format {img.format}", "unsupported")
             width, height = img.size
             if width * height > max_pixels:
-                raise ImageLoadError(
-                    f"too many pixels ({width}x{height} > {max_pixels:,}): refused as a possible decompression bomb",
-                    "too_large",
-                )
+                raise _too_many_pixels(max_pixels, width, height)
             if width < 1 or height < 1:
                 raise ImageLoadError("image has no pixels", "corrupt")
+            if min(width, height) < MIN_SIDE:
+                raise ImageLoadError(f"too small ({width}x{height} px; a side must exceed {MIN_SIDE - 1} px)",
+                                     "too_small")
             img.seek(0)
             img.load()
+            if img.size[0] * img.size[1] > max_pixels:  # a GIF's canvas can grow while its frame loads
+                raise _too_many_pixels(max_pixels, *img.size)
             return img
     except ImageLoadError:
         raise
     except Image.UnidentifiedImageError:
         raise ImageLoadError("not an image (unrecognised content)", "not_image") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageLoadError(f"refused as a possible decompression bomb: {exc}", "too_large") from None
+        # Pillow's check fired first (its limit is at least ours): report our limit, not Pillow's.
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_many_pixels(max_pixels, pixels=int(found.group(1)) if found else None) from None
+    except PermissionError:
+        raise ImageLoadError("not readable (permission denied)", "unreadable") from None
     except OSError as exc:
         reason = "truncated image file" if "truncated" in str(exc) else f"corrupt image data ({exc})"
         raise ImageLoadError(reason) from None
@@ -148,15 +193,42 @@ def preprocess(batch: np.ndarray, method: str = "mobilenet") -> np.ndarray:
     raise ValueError(f"unknown preprocessing {method!r}")
 
 
-def find_images(paths: list[str | Path]) -> list[Path]:
-    """Expand files and folders (recursively, by image suffix) into a sorted list of files.
+@dataclasses.dataclass
+class ImageScan:
+    """What `scan_images` found: image files to try, and (path, reason) for folders it could not read."""
 
-    Files named explicitly are kept whatever their suffix (and reported if they are not images).
+    files: list[Path]
+    problems: list[tuple[Path, str]]
+
+
+def scan_images(paths: list[str | Path]) -> ImageScan:
+    """Expand files and folders (recursively, by image suffix; links to folders are not followed)
+    into a sorted list of files, recording every folder that cannot be listed instead of skipping it.
+
+    Files named explicitly are kept whatever their suffix (and reported if they are not images); so
+    are broken links and other non-folder entries with an image suffix, so each gets its own row.
     """
-    found: list[Path] = []
+    scan = ImageScan([], [])
+
+    def unreadable(exc: OSError) -> None:
+        reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
+        scan.problems.append((Path(exc.filename), f"folder not readable ({reason})"))
+
     for p in map(Path, paths):
-        if p.is_dir():
-            found.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
-        else:
-            found.append(p)
-    return found
+        try:
+            is_dir = p.is_dir()
+        except OSError:
+            is_dir = False  # decoding will say what is wrong with it
+        if not is_dir:
+            scan.files.append(p)
+            continue
+        found: list[Path] = []
+        for folder, _, names in os.walk(p, onerror=unreadable):
+            found.extend(Path(folder, n) for n in names if Path(n).suffix.lower() in IMAGE_SUFFIXES)
+        scan.files.extend(sorted(found))
+    return scan
+
+
+def find_images(paths: list[str | Path]) -> list[Path]:
+    """The image files `scan_images` finds (unreadable folders left out)."""
+    return scan_images(paths).files

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -110,8 +111,42 @@ def score_images(
                     outcomes.append((source, None))
                 except ImageLoadError as exc:
                     outcomes.append((source, str(exc)))
+                except Exception as exc:  # one image's trouble (memory, say) must not end the others' run
+                    outcomes.append((source, f"could not prepare the image ({type(exc).__name__}: {exc})"))
             probs = engine.predict(np.stack(inputs)) if inputs else np.empty((0, 10))
             yield from merge_results(outcomes, probs, threshold)
+
+
+def shown_path(source: str) -> str:
+    """`source` as valid Unicode: the bytes of a file name that is not UTF-8 are written as \\xNN."""
+    try:
+        source.encode("utf-8")
+        return source
+    except UnicodeEncodeError:
+        return os.fsencode(source).decode("utf-8", "backslashreplace")
+
+
+@contextlib.contextmanager
+def results_file(path: str | Path) -> Iterator[IO[str]]:
+    """Write UTF-8 text to a temporary file beside `path` and rename it over `path` when the block
+    ends, so `path` holds either its old content or the complete new one. If the block is interrupted
+    (Ctrl-C), the rows written so far are kept as `path.partial`; on any other error they are dropped."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    stream = open(tmp, "x", encoding="utf-8", newline="")  # noqa: SIM115
+    try:
+        yield stream
+        stream.flush()
+        os.fsync(stream.fileno())
+        stream.close()
+        tmp.replace(path)
+    except KeyboardInterrupt:
+        stream.close()
+        tmp.replace(path.with_name(path.name + ".partial"))
+        raise
+    finally:
+        stream.close()
+        tmp.unlink(missing_ok=True)
 
 
 CSV_FIELDS = ["path", "mean", "std", *[f"p{i}" for i in range(1, 11)], "decision", "threshold", "error"]
@@ -136,11 +171,12 @@ class ResultWriter:
         return suffix[1:]
 
     def write(self, r: ScoreResult) -> None:
+        """One row; a path that is not valid UTF-8 is written as `shown_path` shows it."""
         if self.fmt == "jsonl":
-            row = {"path": r.source, **{k: v for k, v in r.to_dict().items() if k != "source"}}
+            row = {"path": shown_path(r.source), **{k: v for k, v in r.to_dict().items() if k != "source"}}
             self.stream.write(json.dumps(row) + "\n")
             return
-        row: dict[str, Any] = {"path": r.source, "decision": r.decision or "", "threshold": r.threshold}
+        row: dict[str, Any] = {"path": shown_path(r.source), "decision": r.decision or "", "threshold": r.threshold}
         row["error"] = r.error or ""
         if r.ok:
             row.update(mean=f"{r.mean:.4f}", std=f"{r.std:.4f}")

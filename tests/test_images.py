@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nima_utils.images import ImageLoadError, find_images, load_image, preprocess, resize
+from nima_utils.images import ImageLoadError, decode_image, find_images, load_image, preprocess, resize
 from tests import image_corpus
 
 
@@ -86,3 +86,79 @@ def test_find_images_recurses_by_suffix(tmp_path):
         (tmp_path / name).write_bytes(b"")
     found = find_images([tmp_path / "a", tmp_path / "a" / "notes.txt"])
     assert [p.name for p in found] == ["y.png", "x.JPG", "notes.txt"]  # sorted by path
+
+
+def test_images_of_ten_pixels_or_less_are_refused_like_cleanup(tmp_path):
+    """Cleanup quarantines sides of 10 px or less; scoring must not score them either."""
+    Image.new("RGB", (10, 300)).save(tmp_path / "thin.png")
+    Image.new("RGB", (11, 11)).save(tmp_path / "eleven.png")
+    with pytest.raises(ImageLoadError, match=r"too small \(10x300 px") as info:
+        load_image(tmp_path / "thin.png")
+    assert info.value.kind == "too_small"
+    assert load_image(tmp_path / "eleven.png").size == (11, 11)
+
+
+def test_pixel_limit_message_names_our_limit_not_pillows(corpus):
+    """bomb.png declares 900 MP, beyond Pillow's own hard limit: the message still names ours."""
+    for limit in (1_000, 50_000_000, 120_000_000):
+        with pytest.raises(ImageLoadError, match=f"> {limit:,}") as info:
+            load_image(corpus / "bomb.png", max_pixels=limit)
+        assert info.value.kind == "too_large"
+        assert "178956970" not in str(info.value) and "89478485" not in str(info.value)
+
+
+def test_pixel_limit_above_pillows_default_works(tmp_path):
+    """Pillow refuses more than ~89 MP by default; a larger limit of ours must let such images through."""
+    Image.new("1", (10_000, 9_500)).save(tmp_path / "big.png")  # 95 MP, a few kB on disk
+    with pytest.raises(ImageLoadError, match="> 90,000,000"):
+        decode_image(tmp_path / "big.png", max_pixels=90_000_000)
+    assert decode_image(tmp_path / "big.png", max_pixels=100_000_000).size == (10_000, 9_500)
+
+
+def test_unreadable_and_special_files_get_clear_errors(tmp_path, monkeypatch):
+    import builtins
+    import os
+
+    good = tmp_path / "locked.jpg"
+    image_corpus.photo().save(good)
+    good.chmod(0)
+    if os.geteuid() == 0:  # root reads any file: make this one unreadable as it would be for a user
+        real_open = builtins.open
+
+        def deny(file, *args, **kwargs):
+            if str(file) == str(good):
+                raise PermissionError(13, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "open", deny)
+    with pytest.raises(ImageLoadError, match="not readable") as info:
+        load_image(good)
+    assert info.value.kind == "unreadable"
+    monkeypatch.undo()
+    os.mkfifo(tmp_path / "pipe.jpg")  # opening a FIFO for reading would block forever
+    with pytest.raises(ImageLoadError, match="not a regular file"):
+        load_image(tmp_path / "pipe.jpg")
+
+
+def test_scan_reports_unreadable_folders_and_keeps_special_files(tmp_path, monkeypatch):
+    import os
+
+    from nima_utils.images import scan_images
+
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "ok" / "a.jpg").write_bytes(b"")
+    (tmp_path / "locked" / "b.jpg").write_bytes(b"")
+    (tmp_path / "ok" / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if str(path) == str(tmp_path / "locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    scan = scan_images([tmp_path])
+    assert [p.name for p in scan.files] == ["a.jpg", "gone.jpg"]
+    assert [(p.name, "not readable" in why) for p, why in scan.problems] == [("locked", True)]
+    assert find_images([tmp_path]) == scan.files

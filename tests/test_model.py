@@ -84,3 +84,56 @@ def test_load_errors_are_clear(tmp_path):
 def test_bad_card_values_are_refused():
     with pytest.raises(ValueError, match="resize"):
         ModelCard(resize="area51")
+
+
+BAD_CARD_FIELDS = [
+    ("input_size", "224"), ("input_size", 16), ("input_size", 224.5), ("input_size", True), ("input_size", None),
+    ("resize_size", 100), ("resize_size", "256"), ("alpha", 0), ("alpha", -1), ("alpha", "1.0"), ("alpha", 3.0),
+    ("alpha", float("nan")), ("dropout", 1.0), ("dropout", -0.1), ("dropout", "0.5"), ("resize", "area51"),
+    ("resize", None), ("preprocessing", "caffe"), ("padding", "valid"), ("backbone", "resnet50"), ("backbone", 1),
+    ("metrics", [1, 2]), ("training", "fast"), ("notes", {"a": 1}), ("card_version", 99),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_CARD_FIELDS)
+def test_card_fields_are_validated_with_one_line_naming_file_and_field(tmp_path, field, value):
+    import json
+
+    weights = tmp_path / "m.weights.h5"
+    card = ModelCard().to_dict()
+    card[field] = value
+    card_path(weights).write_text(json.dumps(card))
+    with pytest.raises(ValueError) as info:
+        read_card(weights)
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(card_path(weights)) in message and field in message, message
+
+
+def test_card_that_is_not_an_object_or_not_text(tmp_path):
+    weights = tmp_path / "m.weights.h5"
+    for content in (b"[1, 2, 3]", b"\xff\xfe\x00garbage", b"{\"alpha\": 1"):
+        card_path(weights).write_bytes(content)
+        with pytest.raises(ValueError, match=r"m\.card\.json") as info:
+            read_card(weights)
+        assert "\n" not in str(info.value)
+
+
+def test_cards_of_every_planned_backbone_and_training_provenance_are_accepted(tmp_path):
+    for backbone, preprocessing in (("mobilenet", "mobilenet"), ("mobilenet_v2", "mobilenet_v2"),
+                                    ("vgg16", "vgg16"), ("inception_v3", "inception_v3")):
+        card = ModelCard(backbone=backbone, preprocessing=preprocessing, input_size=224, resize_size=256,
+                         resize="bilinear", alpha=1, dropout=0.0, metrics={"srcc_mean": 0.6},
+                         training={"epochs": 3, "schedule": {"lr": 3e-4}, "device": "cpu"})
+        path = tmp_path / f"{backbone}.weights.h5"
+        from nima_utils.model_card import write_card
+
+        write_card(path, card)
+        assert read_card(path) == card
+
+
+def test_a_tflite_file_for_the_keras_engine_says_use_the_tflite_engine(tmp_path):
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"TFL3")
+    with pytest.raises(WeightsError, match="--engine tflite"):
+        load_nima(model)

@@ -68,9 +68,29 @@ def test_download_survives_failures_and_cut_connections(tmp_path):
 def test_download_errors(tmp_path):
     with serve({}) as server, pytest.raises(DownloadError, match="HTTP 404"):
         download_file(server.url + "/missing", tmp_path / "x", progress=False)
-    with pytest.raises(DownloadError, match="after 2 attempts"):
-        download_file("http://127.0.0.1:9/none", tmp_path / "y", retries=1, backoff=0.01, progress=False)
-    assert not (tmp_path / "x").exists()
+    payload = tmp_path / "p.bin"
+    payload.write_bytes(b"abc")
+    with serve({"/p": payload}, plan="fff") as server, pytest.raises(DownloadError, match="after 2 attempts"):
+        download_file(server.url + "/p", tmp_path / "y", retries=1, backoff=0.01, progress=False)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_offline_errors_fail_fast(tmp_path, monkeypatch):
+    """A refused connection or a host name that does not resolve is not worth half a minute of retries."""
+    import socket
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match="connection refused"):
+        download_file("http://127.0.0.1:9/none", tmp_path / "y", retries=5, backoff=10, progress=False)
+
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    with pytest.raises(DownloadError, match=r"cannot resolve the host name github\.com"):
+        download_file("https://github.com/x.hdf5", tmp_path / "z", retries=5, backoff=10, progress=False)
+    assert time.monotonic() - start < 5
 
 
 def test_download_checksum(tmp_path):
@@ -104,3 +124,77 @@ def test_whole_model_keras2_file_loads_too(idealo_weights, tmp_path):
 
     _, card = load_nima(whole)
     assert card.fingerprint == IDEALO_FINGERPRINT and card.padding == "symmetric"
+
+
+def test_if_missing_verifies_a_present_file_and_replaces_a_damaged_one(idealo_weights, tmp_path, capsys):
+    from nima_utils.cli import main
+
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    whole = idealo_weights.read_bytes()
+    damaged = bytearray(whole)
+    damaged[-200_000:-100_000] = bytes(100_000)  # still a readable HDF5 file, but some tensors are zeros
+    (folder / IDEALO_FILENAME).write_bytes(damaged)
+    with serve({"/w.hdf5": idealo_weights}) as server:
+        assert main(["weights", "--dir", str(folder), "--if-missing", "--url", server.url + "/w.hdf5"]) == 0
+        assert len(server.requests) == 1
+    assert (folder / IDEALO_FILENAME).read_bytes() == whole
+    assert (folder / (IDEALO_FILENAME + ".rejected")).read_bytes() == damaged
+    assert "moved aside" in capsys.readouterr().out
+    # now present and sound: nothing is downloaded (an unreachable URL proves it)
+    assert main(["weights", "--dir", str(folder), "--if-missing", "--url", "http://127.0.0.1:9/w.hdf5"]) == 0
+    assert "verified" in capsys.readouterr().out
+
+
+def test_idealo_under_another_name_is_found_by_fingerprint(idealo_weights, tmp_path, capsys):
+    from nima_utils.cli import main
+
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    shutil.copy(idealo_weights, folder / "nima_idealo_from_a_friend.hdf5")
+    assert default_weights(folder) == folder / "nima_idealo_from_a_friend.hdf5"
+    assert main(["weights", "--dir", str(folder), "--if-missing", "--url", "http://127.0.0.1:9/w.hdf5"]) == 0
+    assert "nima_idealo_from_a_friend.hdf5" in capsys.readouterr().out
+    assert read_card(folder / "nima_idealo_from_a_friend.hdf5").fingerprint == IDEALO_FINGERPRINT
+    assert not (folder / IDEALO_FILENAME).exists()
+
+
+def test_offline_weights_download_fails_fast_with_a_hint(tmp_path, monkeypatch, capsys):
+    import socket
+    import time
+
+    from nima_utils.cli import main
+    from nima_utils.weights import IDEALO_URL
+
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    start = time.monotonic()
+    assert main(["weights", "--dir", str(tmp_path / "w"), "--if-missing"]) == 2
+    assert time.monotonic() - start < 5
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    for needed in (IDEALO_FILENAME, IDEALO_URL, str(tmp_path / "w"), "--url MIRROR", "offline"):
+        assert needed in err, needed
+
+
+def test_if_missing_keeps_sound_trained_weights_and_flags_damaged_ones(tiny_weights, tmp_path, capsys):
+    import json
+
+    from nima_utils.cli import main
+    from nima_utils.model_card import card_path
+
+    run = tmp_path / "weights" / "run1"
+    run.mkdir(parents=True)
+    shutil.copy(tiny_weights, run / tiny_weights.name)
+    shutil.copy(card_path(tiny_weights), card_path(run / tiny_weights.name))
+    args = ["weights", "--dir", str(tmp_path / "weights"), "--if-missing", "--url", "http://127.0.0.1:9/w"]
+    assert main(args) == 0
+    assert "present and verified" in capsys.readouterr().out
+    card = json.loads(card_path(run / tiny_weights.name).read_text())
+    card["fingerprint"] = "sha256:" + "0" * 64
+    card_path(run / tiny_weights.name).write_text(json.dumps(card))
+    assert main(args) == 2
+    assert "damaged or not what its card says" in capsys.readouterr().err
+    assert (run / tiny_weights.name).exists()  # a trained model is never moved or replaced
