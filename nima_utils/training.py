@@ -165,9 +165,12 @@ class _RunState(keras.callbacks.Callback):
         now = time.perf_counter()
         logs = logs or {}
         train_s = (self._train_end if self._train_end > self._start else now) - self._start
+        # images/s over the whole epoch, validation included: backends that dispatch work
+        # asynchronously (JAX) make any split of an epoch's time between training and validation moot.
         row = {"phase": "finetune", "epoch": epoch + 1, "train_emd": float(logs.get("loss", np.nan)),
                "val_emd": float(logs.get("val_loss", np.nan)), "seconds": round(now - self._start, 3),
-               "train_seconds": round(train_s, 3), "images_per_s": round(self.run.data.train_count / train_s, 2),
+               "train_seconds": round(train_s, 3),
+               "images_per_s": round(self.run.data.train_count / (now - self._start), 2),
                **learning_rates(self.model.optimizer)}
         self.run.record(row, self.model)
         if self.run.state["wait"] >= self.run.config.patience:
