@@ -42,6 +42,8 @@ bench: setup
 	$(BIN)/python benchmarks/score_throughput.py
 	$(BIN)/python benchmarks/service_throughput.py
 	$(BIN)/python benchmarks/data_throughput.py
+	$(BIN)/python benchmarks/train_throughput.py
+	KERAS_BACKEND=jax $(BIN)/python benchmarks/train_throughput.py --synthetic
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
