@@ -375,6 +375,7 @@ def train(config: TrainConfig, progress: bool = True,
         card.fingerprint = fingerprint(best_model)
         _atomic_json(run.dir / "summary.json", summary)
         history.to_csv(run.dir / "history.csv", index=False)
+        history.to_json(run.dir / "history.json", orient="records", indent=1)
         shutil.rmtree(run.ckpt, ignore_errors=True)
     else:
         shutil.rmtree(run.dir, ignore_errors=True)

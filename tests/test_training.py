@@ -237,3 +237,41 @@ def test_nima_train_command(demo, tmp_path, capsys):
     assert code == 0
     card = json.loads((tmp_path / "weights" / "cli" / "nima.card.json").read_text())
     assert card["resize_size"] == 72 and card["training"]["epochs_run"] == 1
+
+
+@pytest.mark.parametrize(("backbone", "size", "scaling"), [("mobilenet_v2", 64, "mobilenet_v2"), ("vgg16", 32, "vgg16"),
+                                                          ("inception_v3", 75, "inception_v3")])
+def test_other_backbones_build_save_and_load_with_their_preprocessing(backbone, size, scaling, tmp_path):
+    """Random weights (only MobileNet's ImageNet file is available offline)."""
+    from nima_utils.model import BACKBONES, build_from_card
+    from nima_utils.model_card import ModelCard
+    from nima_utils.weights import load_nima, save_nima
+
+    assert BACKBONES[backbone].preprocessing == scaling
+    card = ModelCard(backbone=backbone, input_size=size, resize="bilinear", preprocessing=scaling)
+    model = build_from_card(card)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, size, size, 3)).astype("float32")
+    path = save_nima(model, tmp_path / f"{backbone}.weights.h5", card)
+    loaded, loaded_card = load_nima(path)
+    assert loaded_card.backbone == backbone and loaded_card.preprocessing == scaling
+    np.testing.assert_allclose(loaded.predict_on_batch(x), model.predict_on_batch(x), atol=1e-6)
+
+
+def test_paper_schedule_decays_every_ten_epochs():
+    optimizer = optimizer_for(TrainConfig(schedule="paper", base_lr=1e-3, head_lr=1e-2), steps_per_epoch=5)
+    head, base = optimizer.optimizers
+    optimizer.build([keras.Variable(np.zeros(3, "float32"))])
+    for epoch in (0, 9, 10, 25):
+        for inner, rate in ((base, 1e-3), (head, 1e-2)):
+            inner.iterations.assign(epoch * 5)
+            assert float(inner.learning_rate) == pytest.approx(rate * 0.95 ** (epoch // 10))
+
+
+def test_fine_tunes_a_nima_weights_file(demo, tmp_path, tiny_weights):
+    config = tiny_config(demo, tmp_path, initial_weights=str(tiny_weights), head_epochs=2, epochs=1)
+    result = train(config, progress=False)
+    assert "fine-tuned from tiny.weights.h5" in result.card.notes
+    assert result.card.resize_size == 72 and result.card.input_size == 64
+    with pytest.raises(ValueError, match="is a mobilenet model, not vgg16"):
+        train(tiny_config(demo, tmp_path, initial_weights=str(tiny_weights), backbone="vgg16", alpha=1.0,
+                          run_name="other"), progress=False)
