@@ -18,12 +18,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
+
+warnings.filterwarnings("ignore", "Your input ran out of data", UserWarning)  # each timed fit is one finite epoch
 
 AVA_TRAIN_IMAGES = 229_981
 """The paper split's training images (the PyTorch port's sizes)."""
