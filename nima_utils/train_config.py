@@ -52,6 +52,8 @@ class TrainConfig:
     """"imagenet" (the backbone's ImageNet weights), "none" (random) or a NIMA weights file to fine-tune."""
     seed: int = 0
     weights_dir: str = ""
+    overwrite: bool = False
+    """Replace a finished run of the same name (otherwise refused, so no trained model is lost)."""
     precision: str = "auto"
 
     def rates(self) -> tuple[float, float]:

@@ -36,7 +36,7 @@ from nima_utils.weights import fingerprint, load_nima, save_nima
 __all__ = ["RUN_FILE", "SCHEDULES", "TrainConfig", "TrainResult", "optimizer_for", "train", "validation_report"]
 
 RUN_FILE = "nima.weights.h5"
-_FINGERPRINT_FIELDS = ("epochs", "patience")
+_FINGERPRINT_FIELDS = ("epochs", "patience", "overwrite")
 """Config fields a resumed run may change (the rest must match the interrupted run)."""
 
 
@@ -188,9 +188,15 @@ class _Run:
         self.dir = self.final_dir if place.chief else Path(tempfile.mkdtemp(prefix=f"nima-worker{place.worker}-"))
         self.ckpt = self.dir / "checkpoint"
         self.state: dict[str, Any] = {"history": [], "best_val_emd": None, "best_epoch": None, "wait": 0,
-                                      "epochs_done": 0, "phase": "start", "seconds": 0.0}
+                                      "epochs_done": 0, "phase": "start", "seconds": 0.0,
+                                      "seconds_before": 0.0}
         self.card: ModelCard | None = None
         self.data: _Data
+        self.started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """Wall seconds of the run, the interrupted attempts' included."""
+        return self.state["seconds_before"] + time.perf_counter() - self.started
 
     def resumable(self) -> bool:
         """Whether an interrupted run of the same settings can be continued (raises if settings differ)."""
@@ -204,8 +210,19 @@ class _Run:
             changed = sorted(k for k in mine if mine[k] != theirs.get(k))
             raise ValueError(f"{self.dir} holds an interrupted run with other settings ({', '.join(changed)}); "
                              "use another run_name, or delete that folder to start over")
-        self.state = saved["state"]
+        self.state = {**saved["state"], "seconds_before": saved["state"].get("seconds", 0.0)}
         return True
+
+    def claim(self) -> None:
+        """A new run may not silently replace a finished one of the same name."""
+        finished = self.final_dir / RUN_FILE
+        if not finished.exists():
+            return
+        if not self.config.overwrite:
+            raise ValueError(f"run {self.config.run_name!r} already finished in {self.final_dir}: choose another "
+                             "run_name, or set overwrite=True to replace it")
+        for name in (RUN_FILE, "nima.card.json", "history.csv", "history.json", "summary.json"):
+            (self.final_dir / name).unlink(missing_ok=True)
 
     def record(self, row: dict, model: keras.Model) -> None:
         """Add a history row; save the weights and card if validation EMD improved."""
@@ -227,7 +244,7 @@ class _Run:
         self.ckpt.mkdir(parents=True, exist_ok=True)
         # Keras' weights files hold the optimizer's state but not the dropout RNG's: keep it in the state.
         rng = {v.path: keras.ops.convert_to_numpy(v).tolist() for v in model.variables if "seed_generator" in v.path}
-        self.state.update(epochs_done=epochs_done, phase="finetune", rng=rng)
+        self.state.update(epochs_done=epochs_done, phase="finetune", rng=rng, seconds=self.elapsed())
         model.save_weights(self.ckpt / "state.weights.h5")
         _atomic_json(self.ckpt / "state.json", {"config": self.config.to_dict(), "state": self.state})
 
@@ -305,13 +322,14 @@ def train(config: TrainConfig, progress: bool = True,
           on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
     """Train a NIMA model as `config` says; resumes an interrupted run of the same name and settings."""
     config.validate()
-    started = time.perf_counter()
     with warnings.catch_warnings(), placement(config.precision) as place:
         # Keras notes that a finite tf.data input ended after the last epoch's last step: expected here.
         warnings.filterwarnings("ignore", "Your input ran out of data", UserWarning)
         keras.utils.set_random_seed(config.seed)
         run = _Run(config, place)
         resumed = run.resumable() if place.chief else False
+        if place.chief and not resumed:
+            run.claim()
         model, run.card = _build(config)
         run.data = data = _Data(config, run.card.preprocessing)
         run.card.resize, run.card.resize_size = data.resize, data.resize_size
@@ -344,7 +362,7 @@ def train(config: TrainConfig, progress: bool = True,
                       validation_data=data.evaluation("val"), callbacks=callbacks, verbose=2 if progress else 0)
         elif run.state["best_val_emd"] is None:
             raise ValueError("nothing was trained (epochs and head_epochs are 0)")
-    seconds = run.state["seconds"] + time.perf_counter() - started
+    seconds = run.elapsed()
     history = pd.DataFrame(run.state["history"])
     finetune = history[history["phase"] == "finetune"]
     summary = {

@@ -275,3 +275,14 @@ def test_fine_tunes_a_nima_weights_file(demo, tmp_path, tiny_weights):
     with pytest.raises(ValueError, match="is a mobilenet model, not vgg16"):
         train(tiny_config(demo, tmp_path, initial_weights=str(tiny_weights), backbone="vgg16", alpha=1.0,
                           run_name="other"), progress=False)
+
+
+def test_a_finished_run_is_not_replaced_unless_asked(demo, tmp_path):
+    config = tiny_config(demo, tmp_path, head_epochs=2, epochs=0)
+    first = train(config, progress=False)
+    before = first.weights.read_bytes()
+    with pytest.raises(ValueError, match=r"already finished .* overwrite=True"):
+        train(config, progress=False)
+    assert first.weights.read_bytes() == before
+    again = train(tiny_config(demo, tmp_path, head_epochs=2, epochs=0, overwrite=True, seed=4), progress=False)
+    assert again.weights == first.weights and again.summary["wall_seconds"] > 0
