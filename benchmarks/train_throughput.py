@@ -91,7 +91,7 @@ def synthetic(args) -> dict:
 
     from nima_utils.distribute import device_name, set_precision
 
-    policy = set_precision("mixed_bfloat16" if args.mixed_precision else "float32")
+    policy = set_precision("auto" if args.mixed_precision else "float32")
     batches = synthetic_batches(args)
     full, frozen = build(args), build(args, frozen=True)
     results = {"backend": keras.backend.backend(), "device": device_name(), "precision": policy,
@@ -207,7 +207,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--input-size", type=int, default=224)
     parser.add_argument("--alpha", type=float, default=1.0)
     parser.add_argument("--images", type=int, default=256, help="JPEGs for the pipeline measurements")
-    parser.add_argument("--mixed-precision", action="store_true", help="mixed_bfloat16 (for GPUs)")
+    parser.add_argument("--mixed-precision", action="store_true",
+                        help="mixed bfloat16 on GPUs that support it (float32 on CPUs)")
     parser.add_argument("--quick", action="store_true", help="a tiny smoke run (alpha 0.25, 96 px, few steps)")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
