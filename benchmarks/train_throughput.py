@@ -160,8 +160,10 @@ def with_tensorflow(args) -> None:
         x, y = synthetic_batches(args, count=1)[0]
         steps = min(args.steps, steps_per_epoch - 1)  # full batches only: one traced step function
 
+        memory = tf.data.Dataset.from_tensors((x, y)).repeat()  # made once: the batch is copied into TF once
+
         def in_memory(epoch: int):
-            return tf.data.Dataset.from_tensors((x, y)).repeat()
+            return memory
 
         def from_cache(epoch: int):
             return training_dataset(tmp / "cache", "train", args.batch_size, crop, 0, epoch, epoch + 1)[0]
