@@ -32,11 +32,6 @@ AVA_TRAIN_IMAGES = 229_981
 """The paper split's training images (the PyTorch port's sizes)."""
 
 
-def best_rate(measure, rounds: int) -> tuple[float, list[float]]:
-    rates = [measure() for _ in range(rounds)]
-    return max(rates), rates
-
-
 def build(args, frozen: bool = False):
     import keras
 
@@ -83,14 +78,11 @@ def predict_rate(model, batches, steps: int, warmup: int) -> float:
     return steps * len(batches[0][0]) / (time.perf_counter() - start)
 
 
-def fit_rate(model, iterator, steps: int, batch_size: int) -> float:
-    """Images/s of one `model.fit` epoch of `steps` batches drawn from `iterator`."""
-    import tensorflow as tf
-
-    data = tf.data.Dataset.from_generator(lambda: (next(iterator) for _ in range(steps)),
-                                          output_signature=iterator.element_spec)
+def fit_rate(model, dataset, steps: int, batch_size: int) -> float:
+    """Images/s of one `model.fit` epoch of `steps` batches of `dataset` (a fresh iterator, as each epoch of
+    training has; fed to the model directly, with no Python generator copying the batches)."""
     start = time.perf_counter()
-    model.fit(data, epochs=1, verbose=0, shuffle=False)
+    model.fit(dataset.take(steps), epochs=1, verbose=0, shuffle=False)
     return steps * batch_size / (time.perf_counter() - start)
 
 
@@ -99,7 +91,7 @@ def synthetic(args) -> dict:
 
     from nima_utils.distribute import device_name, set_precision
 
-    policy = set_precision("mixed_bfloat16" if args.mixed_precision else "float32")
+    policy = set_precision("auto" if args.mixed_precision else "float32")
     batches = synthetic_batches(args)
     full, frozen = build(args), build(args, frozen=True)
     results = {"backend": keras.backend.backend(), "device": device_name(), "precision": policy,
@@ -160,22 +152,28 @@ def with_tensorflow(args) -> None:
         for _ in range(args.rounds):
             rates["cache"].append(cache_pipeline())
             rates["raw"].append(raw_pipeline())
-        # model.fit both ways, one epoch per round after a warm-up epoch: from in-memory tensors (the
-        # model's own speed) and from the training cache (end to end), alternating.
+        # model.fit both ways, alternating, one epoch each per round after a short warm-up epoch that
+        # traces the step function: on in-memory batches (the model's own speed) and on a new epoch of the
+        # training cache's pipeline (end to end, the pipeline's start included as in every real epoch).
         import tensorflow as tf
 
         x, y = synthetic_batches(args, count=1)[0]
-        in_memory = tf.data.Dataset.from_tensors((x, y)).repeat()
-        from_cache = training_dataset(tmp / "cache", "train", args.batch_size, crop, 0, 0, 2 * args.rounds + 2)[0]
-        steps = min(args.steps, steps_per_epoch - 1)
-        fits = {"model": (build(args), in_memory), "end_to_end": (build(args), from_cache.repeat())}
-        for name, (model, data) in fits.items():
-            fits[name] = (model, iter(data))
-        for _ in range(args.rounds + 1):
-            for name, (model, it) in fits.items():
-                rates.setdefault(name, []).append(fit_rate(model, it, steps, args.batch_size))
-        for name in ("model", "end_to_end"):
-            rates[name] = rates[name][1:]  # the first epoch traces the step function
+        steps = min(args.steps, steps_per_epoch - 1)  # full batches only: one traced step function
+
+        memory = tf.data.Dataset.from_tensors((x, y)).repeat()  # made once: the batch is copied into TF once
+
+        def in_memory(epoch: int):
+            return memory
+
+        def from_cache(epoch: int):
+            return training_dataset(tmp / "cache", "train", args.batch_size, crop, 0, epoch, epoch + 1)[0]
+
+        fits = {"model": (build(args), in_memory), "end_to_end": (build(args), from_cache)}
+        for model, data in fits.values():
+            fit_rate(model, data(0), args.warmup, args.batch_size)
+        for epoch in range(1, args.rounds + 1):
+            for name, (model, data) in fits.items():
+                rates.setdefault(name, []).append(fit_rate(model, data(epoch), steps, args.batch_size))
     best = {k: max(v) for k, v in rates.items()}
     print(f"\n[tensorflow] {len(ids)} JPEGs ~640 px, cache {cache_size} px, crops {crop} px, batch {args.batch_size}, "
           f"best of {args.rounds} interleaved rounds")
@@ -206,12 +204,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backend-all", action="store_true", help="--synthetic once per installed backend")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=8, help="timed steps of full training per round")
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=4, help="untimed steps first (tracing, caches)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each is reported")
     parser.add_argument("--input-size", type=int, default=224)
     parser.add_argument("--alpha", type=float, default=1.0)
     parser.add_argument("--images", type=int, default=256, help="JPEGs for the pipeline measurements")
-    parser.add_argument("--mixed-precision", action="store_true", help="mixed_bfloat16 (for GPUs)")
+    parser.add_argument("--mixed-precision", action="store_true",
+                        help="mixed bfloat16 on GPUs that support it (float32 on CPUs)")
     parser.add_argument("--quick", action="store_true", help="a tiny smoke run (alpha 0.25, 96 px, few steps)")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)

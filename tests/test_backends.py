@@ -43,3 +43,34 @@ def test_two_phase_training_runs_under_jax(demo, tmp_path):  # noqa: F811
 
     model, card = load_nima(Path(summary["weights"]))
     assert card.training["backend"] == "jax" and model.output_shape == (None, 10)
+
+
+FEW_STEPS = """
+import json, sys
+import keras, numpy as np
+from nima_utils.losses import emd_loss
+from nima_utils.model import build_nima
+
+model = build_nima(weights=None, alpha=0.25, input_size=64)
+model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss=emd_loss)
+rng = np.random.default_rng(0)
+x = rng.uniform(-1, 1, (12, 64, 64, 3)).astype("float32")
+y = rng.dirichlet(np.ones(10), 12).astype("float32")
+before = model.get_weights()
+history = model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+moved = [float(np.abs(a - b).max()) for a, b in zip(model.get_weights(), before)]
+print(json.dumps({"backend": keras.backend.backend(), "loss": history.history["loss"], "moved": max(moved),
+                  "tensorflow": "tensorflow" in sys.modules}))
+"""
+
+
+def test_few_steps_on_numpy_arrays_under_jax_without_tensorflow():
+    """The model, EMD loss and optimizer train under JAX with no TensorFlow loaded at all (a GPU
+    machine with JAX only): three SGD steps on arrays give a finite loss and move the weights."""
+    proc = subprocess.run([sys.executable, "-c", FEW_STEPS], env={**os.environ, "KERAS_BACKEND": "jax"}, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["backend"] == "jax" and result["tensorflow"] is False
+    assert len(result["loss"]) == 1 and 0 < result["loss"][0] < 2
+    assert result["moved"] > 1e-4
