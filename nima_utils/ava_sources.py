@@ -19,6 +19,12 @@ from nima_utils.download import (
 )
 
 SOURCES = ("demo", "archives", "template", "folder")
+SIDE_FILE_MAX_BYTES = 1 << 30
+"""AVA.txt is about 16 MB; a label or list file over 1 GiB is not one."""
+IMAGE_MAX_BYTES = 64 << 20
+"""One AVA photo is at most a few MB; a template download over 64 MiB is refused."""
+IMAGE_DEADLINE = 600.0
+"""Seconds one photo of a template download may take, all retries together."""
 
 
 @dataclasses.dataclass
@@ -43,7 +49,7 @@ def _find_images_dir(root: Path) -> Path:
 
 def _fetch_side_files(urls: dict[str, str], folder: Path, sha256: dict[str, str], progress: bool) -> DownloadSummary:
     jobs = [DownloadJob(u, folder / name, sha256.get(name)) for name, u in urls.items() if u]
-    return download_many(jobs, workers=2, progress=progress)
+    return download_many(jobs, workers=2, progress=progress, max_bytes=SIDE_FILE_MAX_BYTES, deadline=3600.0)
 
 
 def fetch_demo(data_dir: str | Path, seed: int = 0, progress: bool = True) -> AvaFiles:
@@ -91,7 +97,7 @@ def fetch_from_template(data_dir: str | Path, url_template: str, labels_url: str
     if limit:
         ids = ids[:limit]
     images = download_many(template_jobs(url_template, ids, target / "images"), workers=workers, delay=delay,
-                           progress=progress)
+                           progress=progress, max_bytes=IMAGE_MAX_BYTES, deadline=IMAGE_DEADLINE)
     test = target / "generic_test.jpgl"
     return AvaFiles(target / "AVA.txt", test if test.exists() else None, target / "images", _merge(side, images))
 
