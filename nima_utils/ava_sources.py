@@ -65,7 +65,7 @@ def fetch_demo(data_dir: str | Path, seed: int = 0, progress: bool = True) -> Av
                               "generic_test.jpgl": (source / "generic_test.jpgl").resolve().as_uri()},
                              target, sha, progress)
     archives = fetch_archives([(source / "images.zip").resolve().as_uri()], target / "downloads", target,
-                              sha256=sha, progress=progress)
+                              sha256=sha, progress=progress, protect=[target / "AVA.txt", target / "generic_test.jpgl"])
     return AvaFiles(target / "AVA.txt", target / "generic_test.jpgl", _find_images_dir(target),
                     _merge(side, archives))
 
@@ -78,7 +78,8 @@ def fetch_from_archives(data_dir: str | Path, archive_urls: list[str], labels_ur
     target = Path(data_dir) / "ava"
     sha256 = sha256 or {}
     side = _fetch_side_files({"AVA.txt": labels_url, "generic_test.jpgl": test_list_url}, target, sha256, progress)
-    archives = fetch_archives(archive_urls, target / "downloads", target, sha256=sha256, progress=progress)
+    archives = fetch_archives(archive_urls, target / "downloads", target, sha256=sha256, progress=progress,
+                              protect=[target / "AVA.txt", target / "generic_test.jpgl"])  # the verified side files
     test = target / "generic_test.jpgl"
     return AvaFiles(target / "AVA.txt", test if test.exists() else None, _find_images_dir(target),
                     _merge(side, archives))
