@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,22 @@ from nima_utils.metrics import SCORES
 
 COUNT_COLUMNS = [f"c{i}" for i in range(1, 11)]
 AVA_TXT_COLUMNS = ["index", "image_id", *COUNT_COLUMNS, "tag1", "tag2", "challenge"]
+_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def is_plain_id(value: object) -> bool:
+    """True for a plain name that is safe as a file name: letters, digits, "_" and "-", at most 64
+    characters, not starting with "-" (AVA's image ids are digits). No dots, slashes or spaces."""
+    return isinstance(value, str) and _PLAIN.fullmatch(value) is not None
+
+
+def check_plain_id(value: object, what: str = "image id") -> str:
+    """`value` if it is a plain id (see `is_plain_id`), else a ValueError that names it. Image ids
+    come from downloaded label files and become file names: this is the one gate they all pass."""
+    if not is_plain_id(value):
+        raise ValueError(f"{what} {str(value)[:80]!r} is not a plain id (letters, digits, '_' and '-' only, "
+                         "at most 64 characters)")
+    return value  # type: ignore[return-value]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +96,8 @@ def read_ava_txt(path: str | Path) -> Labels:
             counts, problem = _check_counts(fields[2:12])
             if problem is None and not all(x.lstrip("-").isdigit() for x in (fields[12], fields[13], fields[14])):
                 problem = "tag or challenge id is not an integer"
+            if problem is None and not is_plain_id(fields[1]):
+                problem = "image id is not a plain id (letters, digits, '_' and '-')"
             if problem is None and fields[1] in seen:
                 problem = f"duplicate image id {fields[1]} (first on line {seen[fields[1]]})"
             if problem is not None:
@@ -112,6 +131,8 @@ def read_votes_csv(path: str | Path) -> Labels:
             counts, problem = _check_counts([fields[i] for i in where[1:]])
             if problem is None and not image_id:
                 problem = "empty image id"
+            if problem is None and not is_plain_id(image_id):
+                problem = "image id is not a plain id (letters, digits, '_' and '-')"
             if problem is None and image_id in seen:
                 problem = f"duplicate image id {image_id} (first on line {seen[image_id]})"
             if problem is not None:
@@ -148,8 +169,10 @@ def distributions(table: pd.DataFrame) -> np.ndarray:
 
 
 def read_image_list(path: str | Path) -> list[str]:
-    """An official AVA image list (`*.jpgl`): one image id a line."""
-    return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    """An official AVA image list (`*.jpgl`): one image id a line. Lines that are not plain ids
+    are left out (they cannot name an image)."""
+    ids = (line.strip() for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines())
+    return [i for i in ids if is_plain_id(i)]
 
 
 def read_id_table(path: str | Path) -> dict[int, str]:

@@ -19,6 +19,12 @@ from nima_utils.download import (
 )
 
 SOURCES = ("demo", "archives", "template", "folder")
+SIDE_FILE_MAX_BYTES = 1 << 30
+"""AVA.txt is about 16 MB; a label or list file over 1 GiB is not one."""
+IMAGE_MAX_BYTES = 64 << 20
+"""One AVA photo is at most a few MB; a template download over 64 MiB is refused."""
+IMAGE_DEADLINE = 600.0
+"""Seconds one photo of a template download may take, all retries together."""
 
 
 @dataclasses.dataclass
@@ -43,7 +49,7 @@ def _find_images_dir(root: Path) -> Path:
 
 def _fetch_side_files(urls: dict[str, str], folder: Path, sha256: dict[str, str], progress: bool) -> DownloadSummary:
     jobs = [DownloadJob(u, folder / name, sha256.get(name)) for name, u in urls.items() if u]
-    return download_many(jobs, workers=2, progress=progress)
+    return download_many(jobs, workers=2, progress=progress, max_bytes=SIDE_FILE_MAX_BYTES, deadline=3600.0)
 
 
 def fetch_demo(data_dir: str | Path, seed: int = 0, progress: bool = True) -> AvaFiles:
@@ -59,7 +65,7 @@ def fetch_demo(data_dir: str | Path, seed: int = 0, progress: bool = True) -> Av
                               "generic_test.jpgl": (source / "generic_test.jpgl").resolve().as_uri()},
                              target, sha, progress)
     archives = fetch_archives([(source / "images.zip").resolve().as_uri()], target / "downloads", target,
-                              sha256=sha, progress=progress)
+                              sha256=sha, progress=progress, protect=[target / "AVA.txt", target / "generic_test.jpgl"])
     return AvaFiles(target / "AVA.txt", target / "generic_test.jpgl", _find_images_dir(target),
                     _merge(side, archives))
 
@@ -72,7 +78,8 @@ def fetch_from_archives(data_dir: str | Path, archive_urls: list[str], labels_ur
     target = Path(data_dir) / "ava"
     sha256 = sha256 or {}
     side = _fetch_side_files({"AVA.txt": labels_url, "generic_test.jpgl": test_list_url}, target, sha256, progress)
-    archives = fetch_archives(archive_urls, target / "downloads", target, sha256=sha256, progress=progress)
+    archives = fetch_archives(archive_urls, target / "downloads", target, sha256=sha256, progress=progress,
+                              protect=[target / "AVA.txt", target / "generic_test.jpgl"])  # the verified side files
     test = target / "generic_test.jpgl"
     return AvaFiles(target / "AVA.txt", test if test.exists() else None, _find_images_dir(target),
                     _merge(side, archives))
@@ -91,7 +98,7 @@ def fetch_from_template(data_dir: str | Path, url_template: str, labels_url: str
     if limit:
         ids = ids[:limit]
     images = download_many(template_jobs(url_template, ids, target / "images"), workers=workers, delay=delay,
-                           progress=progress)
+                           progress=progress, max_bytes=IMAGE_MAX_BYTES, deadline=IMAGE_DEADLINE)
     test = target / "generic_test.jpgl"
     return AvaFiles(target / "AVA.txt", test if test.exists() else None, target / "images", _merge(side, images))
 
@@ -143,3 +150,73 @@ def fetch_source(
     if source == "folder":
         return from_folder(local_dir)
     raise ValueError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
+
+
+SPLIT_SCHEMES = ("official", "paper")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _images_missing(local_dir: Path, limit: int, sample: int = 2000) -> str | None:
+    """Why a local AVA copy cannot be used (no labels, most labelled images absent), else None.
+    Looks at up to `sample` labelled ids spread over the file (or the first `limit`)."""
+    try:
+        files = from_folder(local_dir)
+    except FileNotFoundError as exc:
+        return str(exc)
+    ids = list(read_labels(files.labels).table["image_id"])
+    ids = ids[:limit] if limit else ids
+    if not ids:
+        return f"{files.labels} has no usable label lines"
+    picked = ids[:: max(1, len(ids) // sample)]
+    found = sum((files.images_dir / f"{i}.jpg").is_file() for i in picked)
+    if found * 2 < len(picked):
+        return (f"only {found} of {len(picked)} labelled images checked are in {files.images_dir} "
+                "(expected <id>.jpg in images/ or the folder itself)")
+    return None
+
+
+def check_parameters(source: str, archive_urls: object = (), labels_url: str = "", test_list_url: str = "",
+                     url_template: str = "", request_delay: float = 1.0, local_dir: str = "",
+                     split_scheme: str = "official", val_share: float = 0.1, seed: int = 0, workers: int = 2,
+                     limit: int = 0, cache_size: int = 256) -> None:
+    """Validate notebook 01's parameters before any download or work: one ValueError naming every
+    problem and what to pass instead."""
+    problems: list[str] = []
+    if source not in SOURCES:
+        problems.append(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+    if split_scheme not in SPLIT_SCHEMES:
+        problems.append(f"split_scheme must be one of {', '.join(SPLIT_SCHEMES)}, got {split_scheme!r}")
+    if isinstance(val_share, bool) or not isinstance(val_share, int | float) or not 0 < val_share < 1:
+        problems.append(f"val_share must be a number strictly between 0 and 1, got {val_share!r}")
+    for name, value, low in (("seed", seed, 0), ("limit", limit, 0), ("workers", workers, 1)):
+        if not _is_int(value) or value < low:
+            problems.append(f"{name} must be an integer >= {low}, got {value!r}")
+    if not _is_int(cache_size) or not 32 <= cache_size <= 2048:
+        problems.append(f"cache_size must be an integer from 32 to 2048, got {cache_size!r}")
+    if isinstance(request_delay, bool) or not isinstance(request_delay, int | float) or request_delay < 0:
+        problems.append(f"request_delay must be a number of seconds >= 0, got {request_delay!r}")
+    if source == "archives":
+        if not isinstance(archive_urls, list | tuple) or not archive_urls or \
+                not all(isinstance(u, str) and u for u in archive_urls):
+            problems.append(f"source 'archives' needs archive_urls, a list of URLs, got {archive_urls!r}")
+        if not labels_url:
+            problems.append("source 'archives' needs labels_url (where AVA.txt is)")
+    if source == "template":
+        if not isinstance(url_template, str) or "{id}" not in url_template:
+            problems.append(f"source 'template' needs url_template with {{id}} in it, got {url_template!r}")
+        if not labels_url:
+            problems.append("source 'template' needs labels_url (the AVA.txt to take the ids from)")
+    if source == "folder":
+        if not local_dir:
+            problems.append("source 'folder' needs local_dir (a folder with AVA.txt and images/)")
+        elif not Path(local_dir).is_dir():
+            problems.append(f"local_dir {local_dir} is not a folder")
+        elif not problems:  # reading the labels is the slow check: only when all else is right
+            why = _images_missing(Path(local_dir), limit)
+            if why:
+                problems.append(f"local_dir: {why}")
+    if problems:
+        raise ValueError("notebook 01 parameters: " + "; ".join(problems))

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +23,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from nima_utils import __version__
+from nima_utils.ava import check_plain_id
 from nima_utils.cleanup import image_path
 from nima_utils.images import IMAGENET_BGR_MEAN, ImageLoadError, load_image, resize
 
@@ -45,6 +47,24 @@ def _encode(image_id: str, images_dir: Path, probs: np.ndarray, size: int, metho
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
+def _shard_name(split: str, number: int, total: int) -> str:
+    return f"{split}-{number:05d}-of-{total:05d}.tfrecord"
+
+
+def _is_own_shard(name: object, split: str) -> bool:
+    """True only for a shard file name this module writes for `split` (never a path elsewhere)."""
+    return isinstance(name, str) and re.fullmatch(re.escape(split) + r"-\d{5}-of-\d{5}\.tfrecord", name) is not None
+
+
+def _shard_paths(cache_dir: str | Path, split: str, entry: dict) -> list[str]:
+    """The shard files of a split's manifest entry; a ValueError if the manifest names anything else."""
+    names = [s.get("file") for s in entry["shards"]]
+    odd = [n for n in names if not _is_own_shard(n, split)]
+    if odd:
+        raise ValueError(f"the cache manifest in {cache_dir} names {odd[0]!r} as a {split} shard; not a shard file")
+    return [str(Path(cache_dir) / n) for n in names]
+
+
 def _write_manifest(path: Path, manifest: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")
@@ -65,7 +85,10 @@ def build_cache(
 ) -> dict:
     """Cache the images of `table` (a split's labels: image_id and p1..p10 or c1..c10) as shards
     `<split>-NNNNN.tfrecord` in `cache_dir`. Shards already built with the same images and
-    settings are skipped; the manifest records settings, shards and any image that failed."""
+    settings are skipped; the manifest records settings, shards and any image that failed (an id
+    that is not plain is recorded as failed, never used as a file name). Only this split's own
+    shard files are ever deleted."""
+    check_plain_id(split, "split name")
     cache_dir, images_dir = Path(cache_dir), Path(images_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = cache_dir / MANIFEST
@@ -90,7 +113,7 @@ def build_cache(
     bar = tqdm(total=len(ids), unit="img", desc=f"cache {split}", disable=not progress, file=sys.stderr)
     with ThreadPoolExecutor(workers, thread_name_prefix="nima-cache") as pool:
         for number, (shard_ids, shard_probs) in enumerate(shards):
-            name = f"{split}-{number:05d}-of-{len(shards):05d}.tfrecord"
+            name = _shard_name(split, number, len(shards))
             ids_hash = hashlib.sha256("\n".join(shard_ids).encode()).hexdigest()
             done = previous.get(name)
             if done and done["ids_sha256"] == ids_hash and (cache_dir / name).exists():
@@ -103,7 +126,7 @@ def build_cache(
             def job(args: tuple[str, np.ndarray]) -> bytes | str:
                 try:
                     return _encode(args[0], images_dir, args[1], size, resize_method, quality)
-                except ImageLoadError as exc:
+                except (ImageLoadError, ValueError) as exc:
                     return str(exc)
 
             tmp = cache_dir / (name + ".tmp")
@@ -126,7 +149,7 @@ def build_cache(
             _write_manifest(manifest_path, manifest)  # after every shard: an interruption loses one at most
     bar.close()
     stale = {s["file"] for s in previous.values()} - {s["file"] for s in entry["shards"]}
-    for name in stale:
+    for name in filter(lambda n: _is_own_shard(n, split), stale):
         (cache_dir / name).unlink(missing_ok=True)
     manifest["splits"][split] = entry
     _write_manifest(manifest_path, manifest)
@@ -191,7 +214,7 @@ def cache_dataset(
     manifest = read_manifest(cache_dir)
     if split not in manifest["splits"]:
         raise ValueError(f"the cache in {cache_dir} has no split {split!r} (has {', '.join(manifest['splits'])})")
-    files = [str(Path(cache_dir) / s["file"]) for s in manifest["splits"][split]["shards"]]
+    files = _shard_paths(cache_dir, split, manifest["splits"][split])
     ds = tf.data.Dataset.from_tensor_slices(files)
     if training:
         ds = ds.shuffle(len(files), seed=seed)
@@ -222,7 +245,7 @@ def split_files(cache_dir: str | Path, split: str) -> tuple[list[str], int]:
     if split not in manifest["splits"]:
         raise ValueError(f"the cache in {cache_dir} has no split {split!r} (has {', '.join(manifest['splits'])})")
     entry = manifest["splits"][split]
-    return [str(Path(cache_dir) / s["file"]) for s in entry["shards"]], int(entry["images"])
+    return _shard_paths(cache_dir, split, entry), int(entry["images"])
 
 
 def _epochs(one_epoch, first_epoch: int, epochs: int) -> tf.data.Dataset:
@@ -283,7 +306,7 @@ def training_dataset(
 
 
 def _original_labels(table: pd.DataFrame, images_dir: str | Path) -> tuple[list[str], np.ndarray]:
-    paths = [str(image_path(images_dir, str(i))) for i in table["image_id"]]
+    paths = [str(image_path(images_dir, str(i))) for i in table["image_id"]]  # refuses ids that are not plain
     if {f"p{i}" for i in range(1, 11)} <= set(table.columns):
         return paths, table[[f"p{i}" for i in range(1, 11)]].to_numpy(np.float32)
     counts = table[[f"c{i}" for i in range(1, 11)]].to_numpy(np.float32)

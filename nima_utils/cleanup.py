@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from nima_utils.ava import check_plain_id, is_plain_id
 from nima_utils.images import DEFAULT_MAX_PIXELS, MIN_SIDE, ImageLoadError, decode_image
 
 KNOWN_CORRUPT_AVA = ("440774", "179118", "371434", "277832", "230701", "729377")
@@ -69,7 +70,8 @@ class CleanupResult:
 
 
 def image_path(images_dir: str | Path, image_id: str, suffix: str = ".jpg") -> Path:
-    return Path(images_dir) / f"{image_id}{suffix}"
+    """`<images_dir>/<id>.jpg`; a ValueError for an id that is not plain (it could name another file)."""
+    return Path(images_dir) / f"{check_plain_id(image_id)}{suffix}"
 
 
 def clean_labels(
@@ -83,11 +85,13 @@ def clean_labels(
 ) -> CleanupResult:
     """Decode every labelled image fully, in `workers` threads, and split the table into clean
     rows and a quarantine report: missing, empty, truncated, not an image, unreadable, too small,
-    decompression bomb, known corrupt. No file is modified, moved or deleted."""
+    decompression bomb, known corrupt, or an id that is not plain (never opened). No file is modified,
+    moved or deleted."""
     start = time.monotonic()
     ids = [str(i) for i in table["image_id"]]
     known = set(known_corrupt)
-    todo = [i for i in ids if i not in known]
+    odd = [i for i in ids if not is_plain_id(i)]
+    todo = [i for i in ids if i not in known and is_plain_id(i)]
     paths = [str(image_path(images_dir, i)) for i in todo]
     chunks = [paths[k : k + chunk] for k in range(0, len(paths), chunk)]
     workers = workers or os.cpu_count() or 1
@@ -99,8 +103,10 @@ def clean_labels(
             verdicts.extend(result)
             bar.update(len(c))
     bar.close()
-    rows = [(i, str(image_path(images_dir, i)), "known corrupt", "listed as corrupt in AVA")
-            for i in ids if i in known]
+    rows = [(i, "", "bad id", "not a plain id (letters, digits, '_' and '-'): not used as a file name")
+            for i in odd]
+    rows += [(i, str(image_path(images_dir, i)), "known corrupt", "listed as corrupt in AVA")
+             for i in ids if i in known and is_plain_id(i)]
     rows += [(i, p, v[0], v[1]) for i, p, v in zip(todo, paths, verdicts, strict=True) if v is not None]
     quarantine = pd.DataFrame(rows, columns=["image_id", "path", "reason", "detail"])
     bad = set(quarantine["image_id"])

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from nima_utils import __version__
+from nima_utils.ava import check_plain_id
 
 PAPER_SIZES = {"train": 229_981, "val": 12_691, "test": 12_818}
 """Split sizes of the PyTorch NIMA port on the full AVA; scaled proportionally on smaller sets."""
@@ -59,10 +60,13 @@ def paper_split(ids: Iterable[str], seed: int = 0) -> dict[str, list[str]]:
 
 
 def check_disjoint(splits: dict[str, list[str]]) -> None:
-    """Raise if an image id appears twice, within a split or across splits."""
+    """Raise if an image id appears twice, within a split or across splits, or if a split name or
+    an image id is not a plain id."""
     seen: dict[str, str] = {}
     for name, ids in splits.items():
+        check_plain_id(name, "split name")
         for image_id in ids:
+            check_plain_id(image_id)
             if image_id in seen:
                 raise ValueError(f"image {image_id} is in both {seen[image_id]} and {name}")
             seen[image_id] = name

@@ -1,11 +1,12 @@
 """A local HTTP file server on 127.0.0.1 for download tests: honours Range, and can be told to
-fail some requests with 503 or cut some bodies mid-way, following a per-request plan."""
+fail some requests with 503 or cut some bodies mid-way, following a per-request plan. `special`
+maps URL paths to functions that answer in their own (misbehaving) way."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -13,9 +14,10 @@ from pathlib import Path
 class FileServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, files: dict[str, Path], plan: str = "") -> None:
+    def __init__(self, files: dict[str, Path], plan: str = "",
+                 special: dict[str, Callable[[Handler], None]] | None = None) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
-        self.files, self.plan = files, plan
+        self.files, self.plan, self.special = files, plan, special or {}
         self.requests: list[tuple[str, str | None]] = []
         self.lock = threading.Lock()
 
@@ -34,6 +36,9 @@ class Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.requests.append((self.path, self.headers.get("Range")))
             n = len(self.server.requests)
+        if self.path in self.server.special:
+            self.server.special[self.path](self)
+            return
         path = self.server.files.get(self.path)
         if path is None:
             self.send_error(404)
@@ -66,10 +71,11 @@ class Handler(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve(files: dict[str, Path], plan: str = "") -> Iterator[FileServer]:
+def serve(files: dict[str, Path], plan: str = "",
+          special: dict[str, Callable[[Handler], None]] | None = None) -> Iterator[FileServer]:
     """Serve `files` by URL path. `plan` says what the n-th request gets: "f" a 503, "c" half its
     body and a closed connection, anything else (and every request past the plan) the real thing."""
-    server = FileServer(files, plan)
+    server = FileServer(files, plan, special)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

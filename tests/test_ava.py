@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from nima_utils.ava import read_ava_txt, read_id_table, read_image_list, read_labels, read_votes_csv
+from nima_utils.ava import (
+    check_plain_id,
+    is_plain_id,
+    read_ava_txt,
+    read_id_table,
+    read_image_list,
+    read_labels,
+    read_votes_csv,
+)
 from nima_utils.label_stats import label_stats
 
 
@@ -70,3 +78,32 @@ def test_official_lists_and_tables(ava_dir):
     assert tags[1] == "Abstract" and len(tags) == 66
     challenges = read_id_table(ava_dir / "challenges.txt")
     assert challenges[1396] == "100_Meters"
+
+
+def test_ids_that_are_not_plain_are_skipped(tmp_path):
+    """Ids become file names: one that could name another file never reaches the table."""
+    path = tmp_path / "AVA.txt"
+    path.write_text("1 953619 0 1 5 17 38 36 15 6 5 1 1 22 1396\n"
+                    "2 ../../etc/passwd 0 1 5 17 38 36 15 6 5 1 1 22 1396\n"
+                    "3 a.b 0 1 5 17 38 36 15 6 5 1 1 22 1396\n")
+    labels = read_ava_txt(path)
+    assert list(labels.table["image_id"]) == ["953619"]
+    assert [(i.line, "plain id" in i.reason) for i in labels.issues] == [(2, True), (3, True)]
+    csv = tmp_path / "votes.csv"
+    csv.write_text("image_id,c1,c2,c3,c4,c5,c6,c7,c8,c9,c10\n/abs,0,0,0,0,1,1,0,0,0,0\n12,0,0,0,0,1,1,0,0,0,0\n")
+    assert list(read_votes_csv(csv).table["image_id"]) == ["12"]
+    jpgl = tmp_path / "test.jpgl"
+    jpgl.write_text("953619\n../x\n12\n")
+    assert read_image_list(jpgl) == ["953619", "12"]
+
+
+@pytest.mark.parametrize("value", ["953619", "1000001", "abc_12-x"])
+def test_plain_ids_pass(value):
+    assert check_plain_id(value) == value and is_plain_id(value)
+
+
+@pytest.mark.parametrize("value", ["", "..", "../1", "/1", "1/2", "1.jpg", "-1", "1 2", "1\x00", "é", "9" * 65, 12])
+def test_other_ids_are_refused(value):
+    assert not is_plain_id(value)
+    with pytest.raises(ValueError, match="not a plain id"):
+        check_plain_id(value)

@@ -61,3 +61,23 @@ def test_folder_source_on_real_ava_photos_through_notebook(ava_dir, tmp_path):
     assert figures["cleanup"]["clean"] == 5 and figures["cleanup"]["quarantined"] == 0
     assert figures["cache"]["train"] + figures["cache"]["val"] + figures["cache"]["test"] == 5
     assert 4.5 < figures["label_stats"]["mean_score_mean"] < 5.5
+
+
+def test_check_parameters_accepts_defaults_and_names_each_problem(tmp_path):
+    from nima_utils.ava_sources import check_parameters
+
+    check_parameters("demo")
+    check_parameters("template", url_template="https://h/{id}.jpg", labels_url="https://h/AVA.txt", val_share=0.5)
+    cases = [({"source": "demo", "val_share": 0}, "val_share must be a number strictly between 0 and 1"),
+             ({"source": "demo", "val_share": True}, "val_share"),
+             ({"source": "demo", "limit": 2.5}, "limit must be an integer >= 0"),
+             ({"source": "demo", "cache_size": 8}, "cache_size must be an integer from 32 to 2048"),
+             ({"source": "demo", "request_delay": -1}, "request_delay must be"),
+             ({"source": "archives", "archive_urls": "https://h/a.zip"}, "needs archive_urls, a list of URLs"),
+             ({"source": "template", "url_template": "https://h/x.jpg"}, "needs url_template with {id}"),
+             ({"source": "folder"}, "needs local_dir"),
+             ({"source": "folder", "local_dir": str(tmp_path)}, "has no AVA.txt or ava_votes.csv")]
+    for parameters, message in cases:
+        with pytest.raises(ValueError, match=r"^notebook 01 parameters: ") as failure:
+            check_parameters(**parameters)
+        assert message in str(failure.value), (parameters, failure.value)

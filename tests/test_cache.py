@@ -74,3 +74,28 @@ def test_training_batches_and_originals_reader(dataset, tmp_path):
     np.testing.assert_allclose(np.sum(p2, axis=1), 1.0, rtol=1e-6)
     with pytest.raises(ValueError, match="no split"):
         cache_dataset(tmp_path / "cache", "test")
+
+
+def test_cache_deletes_only_its_own_shards_and_refuses_odd_names(dataset, tmp_path):
+    import json
+
+    table, images = dataset
+    cache = tmp_path / "cache"
+    build_cache(table, images, cache, "train", shard_size=3, progress=False)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (cache / "notes.txt").write_text("keep me too")
+    manifest = json.loads((cache / "cache_manifest.json").read_text())
+    manifest["splits"]["train"]["shards"] += [{"file": "../victim.txt", "count": 0, "ids_sha256": "x"},
+                                              {"file": "notes.txt", "count": 0, "ids_sha256": "x"}]
+    (cache / "cache_manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="not a shard file"):
+        cache_dataset(cache, "train")
+    build_cache(table.iloc[:3], images, cache, "train", shard_size=3, progress=False)  # the others are stale now
+    assert victim.read_text() == "keep me" and (cache / "notes.txt").read_text() == "keep me too"
+    assert sorted(p.name for p in cache.glob("*.tfrecord")) == ["train-00000-of-00001.tfrecord"]
+    with pytest.raises(ValueError, match=r"split name .* is not a plain id"):
+        build_cache(table, images, cache, "../x", progress=False)
+    odd = pd.concat([table.iloc[:1], table.iloc[:1].set_axis(["../images/000"]).assign(image_id="../images/000")])
+    failed = build_cache(odd, images, tmp_path / "c2", "val", progress=False)["splits"]["val"]["failed"]
+    assert list(failed) == ["../images/000"] and "not a plain id" in failed["../images/000"]

@@ -70,3 +70,12 @@ def test_check_image_accepts_awkward_but_valid(tmp_path):
         assert check_image(corpus / name) is None, name
     Image.new("RGB", (11, 11)).save(tmp_path / "eleven.png")
     assert check_image(tmp_path / "eleven.png") is None
+
+
+def test_an_id_that_is_not_plain_is_quarantined_never_opened(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    image_corpus.photo().save(tmp_path / "outside.jpg")  # a good image one folder up
+    result = clean_labels(table(["../outside"]), images, workers=1, progress=False)
+    assert result.clean.empty
+    assert list(result.quarantine["reason"]) == ["bad id"] and list(result.quarantine["path"]) == [""]

@@ -1,5 +1,6 @@
 """Parallel, resumable, polite downloads and archive sources, against a local flaky HTTP server."""
 
+import contextlib
 import io
 import tarfile
 import time
@@ -123,3 +124,141 @@ def test_tar_and_zip_archives_and_checksums(tmp_path):
     with pytest.raises(DownloadError, match="outside"):
         extract(evil, tmp_path / "y")
     assert not (tmp_path / "escape.txt").exists()
+
+
+BODY = bytes(range(256)) * 400  # 102,400 bytes
+
+
+def whole(handler, status=200, extra=()):
+    handler.send_response(status)
+    for key, value in extra:
+        handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(BODY)))
+    handler.end_headers()
+    handler.wfile.write(BODY)
+
+
+def refuse_ranges(handler):
+    """A 416 to every resume (without saying the size), the whole file otherwise."""
+    if handler.headers.get("Range"):
+        handler.send_error(416)
+    else:
+        whole(handler)
+
+
+def wrong_range(handler):
+    """Answers a resume with 206 but from byte 0."""
+    if handler.headers.get("Range"):
+        whole(handler, 206, [("Content-Range", f"bytes 0-{len(BODY) - 1}/{len(BODY)}")])
+    else:
+        whole(handler)
+
+
+def says_complete(handler):
+    handler.send_response(416)
+    handler.send_header("Content-Range", f"bytes */{len(BODY)}")
+    handler.send_header("Content-Length", "0")
+    handler.end_headers()
+
+
+@pytest.mark.parametrize("server_does", [refuse_ranges, wrong_range])
+def test_a_resume_the_server_does_not_continue_starts_over(tmp_path, server_does):
+    (tmp_path / "f.bin.part").write_bytes(BODY[:1000])
+    with serve({}, special={"/f.bin": server_does}) as server:
+        summary = download_many([DownloadJob(server.url + "/f.bin", tmp_path / "f.bin")], retries=2, backoff=0.01,
+                                progress=False)
+    assert summary.ok, summary
+    assert (tmp_path / "f.bin").read_bytes() == BODY  # never the partial file, never appended twice
+    assert [rng for _, rng in server.requests] == ["bytes=1000-", None]
+
+
+def test_416_with_the_parts_size_means_complete(tmp_path):
+    (tmp_path / "f.bin.part").write_bytes(BODY)
+    with serve({}, special={"/f.bin": says_complete}) as server:
+        assert download_many([DownloadJob(server.url + "/f.bin", tmp_path / "f.bin")], progress=False).ok
+    assert (tmp_path / "f.bin").read_bytes() == BODY
+
+
+def test_416_on_a_fresh_download_is_a_failure_not_an_exception(tmp_path, payloads):
+    with serve(payloads, special={"/broken": lambda h: h.send_error(416)}) as server:
+        jobs = [DownloadJob(server.url + "/broken", tmp_path / "broken"),
+                DownloadJob(server.url + "/img/0.jpg", tmp_path / "0.jpg")]
+        summary = download_many(jobs, workers=2, retries=1, backoff=0.01, progress=False)
+    assert "416" in summary.failed[server.url + "/broken"] and summary.downloaded == [tmp_path / "0.jpg"]
+    assert not (tmp_path / "broken").exists() and not (tmp_path / "broken.part").exists()
+
+
+def test_two_urls_with_one_file_name_never_share_a_part(tmp_path, payloads):
+    with serve({"/a/x.jpg": payloads["/img/0.jpg"], "/b/x.jpg": payloads["/img/1.jpg"]}) as server:
+        summary = download_many([DownloadJob(server.url + "/a/x.jpg", tmp_path / "x.jpg"),
+                                 DownloadJob(server.url + "/b/x.jpg", tmp_path / "x.jpg")], workers=2, progress=False)
+    assert "same file name as" in summary.failed[server.url + "/b/x.jpg"]
+    assert (tmp_path / "x.jpg").read_bytes() == payloads["/img/0.jpg"].read_bytes()
+
+
+def endless(handler):
+    handler.send_response(200)
+    handler.end_headers()  # no Content-Length: the body ends when the connection does
+    with contextlib.suppress(OSError):
+        while True:
+            handler.wfile.write(b"\0" * 65536)
+
+
+def trickle(handler):
+    handler.send_response(200)
+    handler.send_header("Content-Length", "100000")
+    handler.end_headers()
+    with contextlib.suppress(OSError):
+        for _ in range(100000):
+            handler.wfile.write(b"x")
+            handler.wfile.flush()
+            time.sleep(0.02)
+
+
+def too_big(handler):
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(10 << 30))
+    handler.end_headers()
+
+
+def test_size_cap_and_deadline(tmp_path):
+    with serve({}, special={"/endless": endless, "/trickle": trickle, "/big": too_big}) as server:
+        start = time.monotonic()
+        summary = download_many([DownloadJob(server.url + "/endless", tmp_path / "endless"),
+                                 DownloadJob(server.url + "/big", tmp_path / "big")],
+                                max_bytes=5 << 20, workers=2, progress=False)
+        assert "more than 5,242,880 bytes" in summary.failed[server.url + "/endless"]
+        assert "announces 10,737,418,240 bytes" in summary.failed[server.url + "/big"]
+        slow = download_many([DownloadJob(server.url + "/trickle", tmp_path / "trickle")], deadline=1.0,
+                             timeout=5, progress=False)
+        assert "deadline of 1 s" in slow.failed[server.url + "/trickle"]
+        assert time.monotonic() - start < 10
+    assert not list(tmp_path.glob("endless*")) and not list(tmp_path.glob("big*"))
+    assert (tmp_path / "trickle.part").exists()  # kept: a rerun resumes it
+
+
+def cut_chunked(handler):
+    """A chunked body cut before its last chunk (no Content-Length to compare with) on the first request."""
+    handler.server.cuts = getattr(handler.server, "cuts", 0) + 1
+    handler.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+    half = BODY[: len(BODY) // 2]
+    handler.wfile.write(b"%x\r\n%s\r\n" % (len(half), half))
+    if handler.server.cuts == 1:
+        handler.wfile.flush()
+        handler.connection.shutdown(2)
+        return
+    rest = BODY[len(half):]
+    handler.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(rest), rest))
+
+
+def test_a_cut_chunked_body_is_retried_not_kept(tmp_path):
+    with serve({}, special={"/c.bin": cut_chunked}) as server:
+        summary = download_many([DownloadJob(server.url + "/c.bin", tmp_path / "c.bin")], retries=2, backoff=0.01,
+                                progress=False)
+    assert summary.ok, summary
+    assert (tmp_path / "c.bin").read_bytes() == BODY and len(server.requests) == 2
+
+
+def test_template_ids_must_be_plain(tmp_path):
+    with pytest.raises(ValueError, match="not a plain id"):
+        template_jobs("https://example.org/{id}.jpg", ["1", "../../etc/x"], tmp_path)

@@ -131,3 +131,45 @@ def test_03_bad_parameter_fails_before_any_work(demo_summary, tmp_path, paramete
     assert failure.value.exec_count == 3  # parameters, papermill's injected parameters, then validation
     assert "evaluate.check_parameters(" in failure.value.source
     assert not report.exists()
+
+
+def _folder_missing_images(tmp_path):
+    folder = tmp_path / "AVA_dataset"
+    (folder / "images").mkdir(parents=True)
+    (folder / "AVA.txt").write_text("".join(f"{k} {1000 + k} 0 1 5 17 38 36 15 6 5 1 1 22 1396\n" for k in range(10)))
+    (folder / "images" / "1000.jpg").write_bytes(b"x")
+    return folder
+
+
+@pytest.mark.parametrize(("parameters", "messages"), [
+    ({"source": "torrent", "split_scheme": "random", "val_share": 1.5, "limit": -1, "workers": 0},
+     ["source must be one of demo, archives, template, folder", "split_scheme must be one of official, paper",
+      "val_share must be a number strictly between 0 and 1", "limit must be an integer >= 0",
+      "workers must be an integer >= 1"]),
+    ({"source": "folder", "local_dir": "/nowhere/AVA"}, ["local_dir /nowhere/AVA is not a folder"]),
+    ({"source": "folder", "local_dir": "MISSING_IMAGES"}, ["only 1 of 10 labelled images checked are in"]),
+])
+def test_01_bad_parameters_fail_before_any_work(tmp_path, parameters, messages):
+    if parameters.get("local_dir") == "MISSING_IMAGES":
+        parameters = {**parameters, "local_dir": str(_folder_missing_images(tmp_path))}
+    report, data = tmp_path / "report", tmp_path / "data"
+    with pytest.raises(pm.PapermillExecutionError) as failure:
+        run("01_ava_download_cleanup.ipynb", tmp_path, data_dir=str(data), report_dir=str(report), **parameters)
+    assert failure.value.ename == "ValueError" and failure.value.evalue.startswith("notebook 01 parameters: ")
+    for message in messages:
+        assert message in failure.value.evalue
+    assert failure.value.exec_count == 3  # parameters, papermill's injected parameters, then validation
+    assert "check_parameters(" in failure.value.source
+    assert not report.exists() and not data.exists()
+
+
+def test_01_help_lists_every_parameter_with_a_comment():
+    """What `papermill --help-notebook` prints: every assignment of the parameters cell, each with its help."""
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOKS / "01_ava_download_cleanup.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assigned = [line.split(":")[0].split("=")[0].strip() for line in cell.source.splitlines() if line.strip()]
+    inferred = pm.inspect_notebook(NOTEBOOKS / "01_ava_download_cleanup.ipynb")
+    assert list(inferred) == assigned and len(assigned) == 15
+    assert all(p["help"] for p in inferred.values()), [n for n, p in inferred.items() if not p["help"]]

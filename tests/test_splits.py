@@ -74,3 +74,12 @@ def test_real_official_split(ava_dir):
     check_disjoint(splits)
     paper = make_split(table, "paper", seed=0)
     assert {k: len(v) for k, v in paper.items()} == paper_sizes(len(table))
+
+
+@pytest.mark.parametrize("splits", [{"train": ["../x"], "val": [], "test": []}, {"../train": ["1"]}])
+def test_ids_and_split_names_must_be_plain(splits, tmp_path):
+    with pytest.raises(ValueError, match="not a plain id"):
+        check_disjoint(splits)
+    table = toy_table(3)
+    with pytest.raises(ValueError, match="not a plain id"):
+        make_split(pd.concat([table, toy_table(1).set_axis(["a/b"]).assign(image_id="a/b")]), "paper")
