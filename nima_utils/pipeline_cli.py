@@ -12,7 +12,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                         "into reports/<run>/: pages, logs, figures, index.html.")
     parser.add_argument("config", type=Path, help="the YAML config, e.g. configs/demo.yaml")
     parser.add_argument("--reports", type=Path, help="folder of run folders (default: the project's reports/)")
-    parser.add_argument("--check", action="store_true", help="check the config and the weights it needs, run nothing")
+    parser.add_argument("--check", action="store_true",
+                        help="check the config, list the weights it needs (present or missing); run and fetch nothing")
     parser.add_argument("--keras-url", help="where to download Keras' ImageNet weights from (a mirror of "
                                             "storage.googleapis.com/tensorflow/keras-applications/)")
     parser.add_argument("--idealo-url", help="where to download idealo's NIMA weights from (as nima weights --url)")
@@ -20,15 +21,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
+    import importlib.util
+
     from nima_utils import pipeline, pipeline_config, prerequisites
 
+    missing = [m for m in ("papermill", "nbconvert") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ValueError(f"needs {' and '.join(missing)} (the dev extra): pip install -e '.[cpu,dev]' or make setup")
     config = pipeline_config.load(args.config)
     urls = {k: v for k, v in (("keras_base_url", args.keras_url), ("idealo_url", args.idealo_url)) if v}
     if args.check:
-        items = prerequisites.needed(config, **urls)
-        prerequisites.ensure(items)
-        print(f"{args.config}: ok, {len(config.variants())} variant(s); weights needed: "
-              + (", ".join(str(i.path) for i in items) or "none"))
+        print(f"{args.config}: ok, {len(config.variants())} training variant(s); weights it needs:")
+        for item in prerequisites.needed(config, **urls):
+            state = "present" if prerequisites.present(item) else f"missing, will be fetched from {item.url}"
+            print(f"  {item.what}: {state}")
         return 0
     pipeline.run(config, args.reports, **urls)
     return 0

@@ -28,7 +28,8 @@ PACKAGES = ("nima-lab", "keras", "tensorflow", "tensorflow-cpu", "jax", "numpy",
 STYLE = """body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1150px;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.6em 0 1.2em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
 th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
-img{max-width:100%;border:1px solid #ddd;margin:.4em 0}.failed{color:#b00020;font-weight:bold}.ok{color:#1b5e20}
+img{max-width:100%;max-height:560px;
+border:1px solid #ddd;margin:.4em 0}.failed{color:#b00020;font-weight:bold}.ok{color:#1b5e20}
 figure{margin:0 0 1.2em}figcaption{color:#555;font-size:90%}pre{background:#f7f7f7;padding:.6em;overflow:auto}
 .note{color:#555}"""
 
@@ -58,7 +59,7 @@ def _e(value: Any) -> str:
 
 
 def _num(value: Any, digits: int = 4) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN: undefined
         return "—"
     if isinstance(value, float):
         return f"{value:.{digits}f}"

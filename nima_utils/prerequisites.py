@@ -73,14 +73,20 @@ def needed(config: PipelineConfig, keras_base_url: str = KERAS_BASE_URL,
     return list(out.values())
 
 
+def present(item: Needed) -> bool:
+    from nima_utils.weights import find_idealo
+
+    return find_idealo(item.path.parent) is not None if item.idealo else item.path.is_file()
+
+
 def ensure(items: list[Needed], echo: Callable[[str], None] = print) -> None:
     """Fetch every missing item; raise `MissingWeightsError` naming each that could not be fetched."""
     from nima_utils.download import DownloadError, download_file
-    from nima_utils.weights import WeightsError, ensure_idealo, find_idealo
+    from nima_utils.weights import WeightsError, ensure_idealo
 
     failed = []
     for item in items:
-        if (find_idealo(item.path.parent) is not None) if item.idealo else item.path.is_file():
+        if present(item):
             continue
         echo(f"downloading {item.what} from {item.url}")
         try:
