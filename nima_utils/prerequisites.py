@@ -80,15 +80,17 @@ def present(item: Needed) -> bool:
 
 
 def ensure(items: list[Needed], echo: Callable[[str], None] = print) -> None:
-    """Fetch every missing item; raise `MissingWeightsError` naming each that could not be fetched."""
+    """Fetch every missing item (idealo's file, when present, is verified by fingerprint as `nima weights
+    --if-missing` does, and fetched again if damaged); raise `MissingWeightsError` naming each not fetched."""
     from nima_utils.download import DownloadError, download_file
     from nima_utils.weights import WeightsError, ensure_idealo
 
     failed = []
     for item in items:
-        if present(item):
+        if present(item) and not item.idealo:
             continue
-        echo(f"downloading {item.what} from {item.url}")
+        if not present(item):
+            echo(f"downloading {item.what} from {item.url}")
         try:
             if item.idealo:
                 ensure_idealo(item.path.parent, url=item.url, progress=False)
