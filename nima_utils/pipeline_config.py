@@ -53,9 +53,9 @@ class PipelineConfig:
 
 
 def variant_name(overrides: dict[str, Any]) -> str:
-    """`schedule=paper_head_lr=0.001`: readable, and safe as a folder and run name."""
-    text = "_".join(f"{k}={v}" for k, v in overrides.items())
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", text)
+    """`schedule-paper_head_lr-0.001`: readable, and a valid folder and run name (letters, digits, - _ .)."""
+    text = "_".join(f"{k}-{v}" for k, v in overrides.items())
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text)
 
 
 def notebook_parameters(name: str) -> dict[str, dict[str, Any]]:
