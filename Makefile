@@ -28,12 +28,7 @@ weights: setup
 	$(BIN)/nima weights
 
 demo: setup
-	@mkdir -p reports/demo
-	$(BIN)/papermill notebooks/01_ava_download_cleanup.ipynb reports/01_ava_download_cleanup.ipynb --cwd notebooks
-	$(BIN)/jupyter nbconvert --to html --log-level WARN reports/01_ava_download_cleanup.ipynb
-	$(BIN)/nima weights --if-missing
-	$(BIN)/nima score $$($(BIN)/python -m nima_utils.sample_images) --out reports/demo/scores.csv
-	@echo "demo: reports/01_ava_download_cleanup.html and reports/demo/scores.csv"
+	$(BIN)/nima pipeline configs/demo.yaml
 
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)

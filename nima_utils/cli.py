@@ -247,9 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(func=cmd_serve)
 
-    from nima_utils import train_cli
+    from nima_utils import pipeline_cli, train_cli
 
     train_cli.add_parser(sub)
+    pipeline_cli.add_parser(sub)
     return parser
 
 
@@ -258,11 +259,16 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     from nima_utils.download import DownloadError
+    from nima_utils.pipeline import PipelineError
+    from nima_utils.prerequisites import MissingWeightsError
     from nima_utils.weights import WeightsError
 
     try:
         return args.func(args)
-    except (UsageError, WeightsError, DownloadError, ValueError, OSError) as exc:
+    except PipelineError as exc:
+        print(f"nima {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except (UsageError, WeightsError, DownloadError, MissingWeightsError, ValueError, OSError) as exc:
         print(f"nima {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,255 @@
+"""The pipeline's index pages: reports/<run>/index.html (headline metrics, key figures, sweep
+comparison, links, provenance) and reports/index.html (every run)."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import importlib.metadata
+import json
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+KEY_FIGURES = {
+    "01_ava_download_cleanup": ("label_stats.png",),
+    "02_train": ("learning_curves.png",),
+    "03_evaluate": ("mean_scatter.png", "confusion.png", "best_and_worst.png"),
+    "04_sensitivity": ("contrast.png", "perturbations.png"),
+}
+TITLES = {"01_ava_download_cleanup": "01 · data", "02_train": "02 · training", "03_evaluate": "03 · evaluation",
+          "04_sensitivity": "04 · sensitivity"}
+METRICS = (("emd", "EMD (lower is better)"), ("srcc_mean", "SRCC of the mean score"),
+           ("lcc_mean", "LCC of the mean score"), ("srcc_std", "SRCC of the std"), ("lcc_std", "LCC of the std"),
+           ("accuracy@5.0", "accuracy at 5.0"), ("accuracy@5.1", "accuracy at 5.1"))
+PACKAGES = ("nima-lab", "keras", "tensorflow", "tensorflow-cpu", "jax", "numpy", "papermill", "nbconvert")
+STYLE = """body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1150px;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.6em 0 1.2em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
+th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
+img{max-width:100%;max-height:560px;
+border:1px solid #ddd;margin:.4em 0}.failed{color:#b00020;font-weight:bold}.ok{color:#1b5e20}
+figure{margin:0 0 1.2em}figcaption{color:#555;font-size:90%}pre{background:#f7f7f7;padding:.6em;overflow:auto}
+.note{color:#555}"""
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def provenance() -> dict[str, Any]:
+    """Where the run's code and tools came from (the backend and device are in 02's summary)."""
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions[name] = importlib.metadata.version(name)
+    commit = _git("rev-parse", "HEAD")
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no")) if commit else None
+    return {"git_commit": commit or "unknown (not a git checkout)", "git_dirty": dirty, "versions": versions,
+            "platform": platform.platform(), "host": platform.node()}
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN: undefined
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return _e(value)
+
+
+def _interval(m: dict[str, Any] | None) -> str:
+    if not m or m.get("value") is None:
+        return "—"
+    if m.get("low") is None:
+        return _num(m["value"])
+    return f"{m['value']:.4f} <span class=note>[{m['low']:.4f}, {m['high']:.4f}]</span>"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _copy_figures(out: Path, step: dict[str, Any]) -> list[tuple[str, str]]:
+    """Copy a step's key figures next to the index; returns (relative path, name) pairs."""
+    copied = []
+    for name in KEY_FIGURES.get(step["notebook"], ()):
+        source = out / step["report_dir"] / name
+        if source.is_file():
+            prefix = f"{step['variant']}__" if step["variant"] else ""
+            target = out / "figures" / f"{prefix}{step['notebook']}__{name}"
+            target.parent.mkdir(exist_ok=True)
+            shutil.copyfile(source, target)
+            copied.append((str(target.relative_to(out)), name))
+    return copied
+
+
+def _metrics_table(test: dict[str, Any]) -> str:
+    metrics = test.get("metrics", {})
+    rows = [[label, _interval(metrics.get("model", {}).get(key)),
+             _num(metrics.get("trivial_baseline", {}).get(key)), _num(metrics.get("majority_class", {}).get(key))]
+            for key, label in METRICS]
+    return _table(["metric", "model (95% bootstrap interval)", "trivial baseline", "majority class"], rows)
+
+
+def _sweep(out: Path, variants: list[dict[str, Any]]) -> str:
+    """The comparison table of a grid's variants and a plot of their test EMD with intervals."""
+    keys = list(variants[0]["overrides"])
+    rows, plotted = [], []
+    for v in variants:
+        train, test = v.get("train", {}), v.get("test", {}).get("metrics", {})
+        model = test.get("model", {})
+        rows.append([_e(v["name"]), *(_e(v["overrides"][k]) for k in keys), _num(train.get("best_val_emd")),
+                     _interval(model.get("emd")), _interval(model.get("srcc_mean")), _interval(model.get("lcc_mean")),
+                     _interval(model.get("accuracy@5.0")), _num(train.get("wall_seconds"), 0)])
+        if model.get("emd"):
+            plotted.append((v["name"], model["emd"], test.get("trivial_baseline", {}).get("emd")))
+    table = _table(["variant", *map(_e, keys), "best val. EMD", "test EMD", "test SRCC (mean)", "test LCC (mean)",
+                    "accuracy at 5.0", "training s"], rows)
+    if not plotted:
+        return table
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(plotted) + 2), 3.6))
+    names = [p[0] for p in plotted]
+    values = [p[1]["value"] for p in plotted]
+    errors = [[p[1]["value"] - (p[1]["low"] if p[1]["low"] is not None else p[1]["value"]) for p in plotted],
+              [(p[1]["high"] if p[1]["high"] is not None else p[1]["value"]) - p[1]["value"] for p in plotted]]
+    ax.bar(range(len(names)), values, yerr=errors, capsize=4, color="#4c72b0")
+    baseline = plotted[0][2]
+    if baseline is not None:
+        ax.axhline(baseline, color="k", ls="--", lw=1, label="trivial baseline")
+        ax.legend(loc="lower right")
+    ax.set_xticks(range(len(names)), names, rotation=15, ha="right", fontsize=8)
+    ax.set(ylabel="test EMD (95% interval)", title="test EMD by variant (lower is better)")
+    fig.tight_layout()
+    (out / "figures").mkdir(exist_ok=True)
+    fig.savefig(out / "figures" / "sweep.png", dpi=100)
+    plt.close(fig)
+    return table + '<figure><img src="figures/sweep.png" alt="test EMD by variant"></figure>'
+
+
+def _headline(out: Path, result: dict[str, Any]) -> str:
+    parts = []
+    variants = result.get("variants", [])
+    if len(variants) > 1:
+        parts.append("<h2>Sweep: variants compared</h2>" + _sweep(out, variants))
+    for v in variants:
+        title = f" · variant {_e(v['name'])}" if v["name"] else ""
+        if v.get("test"):
+            t = v["test"]
+            parts.append(f"<h2>Test metrics{title}</h2><p class=note>{_e(t.get('n_images'))} images of the "
+                         f"{_e(t.get('split'))} split of {_e(t.get('data_source'))}"
+                         + (", <b>synthetic labels</b>: not comparable with published AVA figures"
+                            if t.get("synthetic_labels") else "")
+                         + f"; weights {_e(Path(str(t.get('weights', ''))).name)}</p>" + _metrics_table(t))
+        if v.get("train"):
+            tr = v["train"]
+            val = tr.get("validation", {})
+            rows = [[_e(name), _num(m.get("emd")), _num(m.get("srcc_mean")), _num(m.get("accuracy"))]
+                    for name, m in val.items()]
+            parts.append(f"<h3>Training{title}</h3><p>best {_e(tr.get('best_epoch'))}, validation EMD "
+                         f"{_num(tr.get('best_val_emd'))}, {_num(tr.get('wall_seconds'), 0)} s on "
+                         f"{_e(tr.get('backend'))} / {_e(tr.get('device'))}</p>"
+                         + _table(["validation", "EMD", "SRCC (mean)", "accuracy at 5.0"], rows))
+    return "".join(parts)
+
+
+def _sensitivity(summary: dict[str, Any]) -> str:
+    rows = [[_e(r.get("rank")), _e(r.get("perturbation")), _num(r.get("range"), 3),
+             _num(r.get("mean_abs_change"), 3)] for r in summary.get("ranking", [])[:5]]
+    weights = summary.get("weights", {})
+    return (f"<h2>Sensitivity</h2><p class=note>{_e(summary.get('images', {}).get('n'))} photos, weights "
+            f"{_e(Path(str(weights.get('path', ''))).name)} ({_e(weights.get('why'))})</p>"
+            + _table(["rank", "edit or input setting", "range of the mean score", "mean |change|"], rows))
+
+
+def write_run(out: Path, result: dict[str, Any]) -> Path:
+    """reports/<run>/index.html from what pipeline.json holds (a failed run shows where it stopped)."""
+    status = result["status"]
+    head = (f"<h1>NIMA Lab pipeline: {_e(result['run'])}</h1><p>{_e(result.get('description', ''))}</p>"
+            f"<p>status: <span class={'ok' if status == 'ok' else 'failed'}>{_e(status)}</span>; started "
+            f"{_e(result['started'])}; {result.get('seconds', 0):.0f} s of notebooks; config "
+            f"<code>{_e(result.get('config'))}</code></p>")
+    if result.get("failure"):
+        f = result["failure"]
+        where = f"cell {f['cell']} (<code>{_e(f['line'])}</code>)" if f.get("cell") is not None else "before any cell"
+        head += (f"<p class=failed>notebook {_e(f['notebook'])} failed in {where}: {_e(f['error'])}. Its partial "
+                 f"output: <a href=\"{_e(f.get('html', ''))}\">{_e(f.get('html', ''))}</a></p>")
+    body = _headline(out, result)
+    for step in result["steps"]:
+        if step["notebook"] == "04_sensitivity" and step.get("summary"):
+            body += _sensitivity(step["summary"])
+    figures = []
+    for step in result["steps"]:
+        if step.get("status") != "ok":
+            continue
+        label = TITLES[step["notebook"]] + (f" · {step['variant']}" if step["variant"] else "")
+        for path, name in _copy_figures(out, step):
+            figures.append(f'<figure><img src="{_e(path)}" alt="{_e(name)}"><figcaption>{_e(label)}: '
+                           f'{_e(name)}</figcaption></figure>')
+    if figures:
+        body += "<h2>Key figures</h2>" + "".join(figures)
+    pages = [[_e(TITLES[s["notebook"]] + (f" · {s['variant']}" if s["variant"] else "")),
+              f"<span class={'ok' if s['status'] == 'ok' else 'failed'}>{_e(s['status'])}</span>",
+              _num(s.get("seconds"), 1), f'<a href="{_e(s["html"])}">page</a>',
+              f'<a href="{_e(s["ipynb"])}">notebook</a>',
+              f'<a href="{_e(s["log"])}">log</a>'] for s in result["steps"]]
+    body += "<h2>Notebooks</h2>" + _table(["notebook", "status", "seconds", "HTML", "executed", "full log"], pages)
+    prov = result["provenance"]
+    train = next((v["train"] for v in result.get("variants", []) if v.get("train")), {})
+    rows = [["git commit", _e(prov["git_commit"]) + (" (uncommitted changes)" if prov.get("git_dirty") else "")],
+            ["backend / device", _e(f"{train.get('backend', '—')} / {train.get('device', '—')}")],
+            ["platform", _e(prov.get("platform"))],
+            ["versions", _e(", ".join(f"{k} {v}" for k, v in prov["versions"].items()))]]
+    body += "<h2>Provenance</h2>" + _table(["", ""], rows)
+    if result.get("config_text"):
+        body += f"<h3>Config</h3><pre>{_e(result['config_text'])}</pre>"
+    body += ("<p class=note>Machine-readable: <a href=\"pipeline.json\">pipeline.json</a>. All runs: "
+             "<a href=\"../index.html\">reports/index.html</a>. Reports on the real AVA show AVA photographs: "
+             "keep them on your machine, as AVA's authors ask.</p>")
+    page = out / "index.html"
+    page.write_text(_document(f"NIMA Lab · {result['run']}", head + body), encoding="utf-8")
+    return page
+
+
+def _document(title: str, body: str) -> str:
+    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>"
+            f"<style>{STYLE}</style></head><body>{body}</body></html>\n")
+
+
+def write_overview(root: Path) -> Path:
+    """reports/index.html: every run folder that holds a pipeline.json, newest first."""
+    runs = []
+    for path in sorted(root.glob("*/pipeline.json")):
+        try:
+            runs.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    runs.sort(key=lambda r: r.get("started", ""), reverse=True)
+    rows = []
+    for r in runs:
+        tests = [v["test"]["metrics"]["model"]["emd"]["value"] for v in r.get("variants", [])
+                 if v.get("test", {}).get("metrics", {}).get("model", {}).get("emd")]
+        rows.append([f'<a href="{_e(r["run"])}/index.html">{_e(r["run"])}</a>', _e(r.get("description", "")),
+                     f"<span class={'ok' if r['status'] == 'ok' else 'failed'}>{_e(r['status'])}</span>",
+                     _e(r.get("started", "")), _num(r.get("seconds"), 0), _e(len(r.get("variants", [])) or "—"),
+                     _num(min(tests)) if tests else "—"])
+    body = ("<h1>NIMA Lab pipeline runs</h1>"
+            + _table(["run", "description", "status", "started", "seconds", "variants", "best test EMD"], rows))
+    page = root / "index.html"
+    page.write_text(_document("NIMA Lab · pipeline runs", body), encoding="utf-8")
+    return page
