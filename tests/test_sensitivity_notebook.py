@@ -1,7 +1,6 @@
 """Notebook 04 as a papermill job: parameters in, summary.json read back and asserted."""
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import papermill as pm
@@ -10,15 +9,7 @@ import pytest
 from nima_utils.perturbations import PERTURBATIONS
 from tests import image_corpus
 from tests.conftest import AVA
-
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-
-
-def run(name, tmp_path, **parameters):
-    out = tmp_path / name
-    pm.execute_notebook(NOTEBOOKS / name, out, parameters=parameters, cwd=str(NOTEBOOKS), progress_bar=False,
-                        kernel_name="python3")
-    return out
+from tests.test_notebooks import run
 
 
 def test_04_on_the_five_real_ava_photos_with_idealo(tmp_path, idealo_weights):
