@@ -163,13 +163,16 @@ def test_01_bad_parameters_fail_before_any_work(tmp_path, parameters, messages):
     assert not report.exists() and not data.exists()
 
 
-def test_01_help_lists_every_parameter_with_a_comment():
+@pytest.mark.parametrize(("name", "count"), [("01_ava_download_cleanup", 15), ("02_train", 21), ("03_evaluate", 8),
+                                           ("04_sensitivity", 7)])
+def test_help_lists_every_parameter_with_a_comment(name, count):
     """What `papermill --help-notebook` prints: every assignment of the parameters cell, each with its help."""
     import nbformat
 
-    nb = nbformat.read(NOTEBOOKS / "01_ava_download_cleanup.ipynb", as_version=4)
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    assigned = [line.split(":")[0].split("=")[0].strip() for line in cell.source.splitlines() if line.strip()]
-    inferred = pm.inspect_notebook(NOTEBOOKS / "01_ava_download_cleanup.ipynb")
-    assert list(inferred) == assigned and len(assigned) == 15
+    assigned = [line.split(":")[0].split("=")[0].strip() for line in cell.source.splitlines()
+                if line.strip() and not line.startswith((" ", "#"))]
+    inferred = pm.inspect_notebook(NOTEBOOKS / f"{name}.ipynb")
+    assert list(inferred) == assigned and len(assigned) == count
     assert all(p["help"] for p in inferred.values()), [n for n, p in inferred.items() if not p["help"]]
