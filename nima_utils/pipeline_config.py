@@ -70,9 +70,15 @@ def notebook_parameters(name: str) -> dict[str, dict[str, Any]]:
     cell = next(c for c in notebook["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
     out = {}
     for node in ast.parse("".join(cell["source"])).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target = node.target  # `name: type = value`, as papermill --help-notebook shows best
+        else:
+            continue
+        if isinstance(target, ast.Name):
             default = ast.literal_eval(node.value)
-            out[node.targets[0].id] = {"default": default, "inferred_type_name": type(default).__name__}
+            out[target.id] = {"default": default, "inferred_type_name": type(default).__name__}
     return out
 
 

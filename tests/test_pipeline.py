@@ -2,6 +2,7 @@
 index, configs refused whole before any work, a failing notebook named with its cell, missing weights
 named offline, and the pages in headless Chromium. Everything is written under tmp_path."""
 
+import ast
 import json
 import shutil
 import socket
@@ -12,7 +13,7 @@ import pytest
 
 from nima_utils import pipeline, prerequisites
 from nima_utils.cli import main
-from nima_utils.pipeline_config import ConfigError, load, parse
+from nima_utils.pipeline_config import NOTEBOOKS, ConfigError, load, notebook_parameters, parse
 from tests.http_server import serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,6 +179,18 @@ def test_missing_imagenet_weights_are_fetched_when_online(tmp_path, monkeypatch)
         assert [i.path.name for i in items] == ["mobilenet_1_0_224_tf_no_top.h5"]
         prerequisites.ensure(items, echo=lambda line: None)
     assert (tmp_path / "keras" / "models" / "mobilenet_1_0_224_tf_no_top.h5").read_bytes() == payload.read_bytes()
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_config_checks_know_every_parameter_papermill_sees(name):
+    """Typed (`name: str = ...`) and plain assignments alike: the config check knows what papermill injects."""
+    import papermill as pm
+
+    inferred = pm.inspect_notebook(ROOT / "notebooks" / f"{name}.ipynb")
+    known = notebook_parameters(name)
+    assert list(known) == list(inferred) and known
+    defaults = {k: ast.literal_eval(v["default"]) for k, v in inferred.items()}
+    assert {k: v["default"] for k, v in known.items()} == defaults
 
 
 def test_demo_and_ava_configs_are_valid():
