@@ -25,6 +25,9 @@ DEFAULT_MAX_PIXELS = 50_000_000
 """Images with more pixels are refused as possible decompression bombs (50 megapixels)."""
 MIN_SIDE = 11
 """Images with a side of 10 px or less are not photos one can rate: refused (cleanup quarantines them)."""
+MAX_SCANS = 100
+"""Progressive JPEGs with more scans are refused: each scan passes over the whole image, so thousands of
+tiny scans make a small file take minutes to decode. Encoders write about 10."""
 _PILLOW_LIMIT_LOCK = threading.Lock()
 
 _RESAMPLING = {
@@ -44,14 +47,26 @@ class ImageLoadError(ValueError):
         self.kind = kind
 
 
+def _to_8bit(arr: np.ndarray, float_data: bool) -> np.ndarray:
+    """16/32-bit integer or float samples -> uint8, rounded: 0..65535 when any sample exceeds 255
+    (else 0..255), floats in 0..1 when none exceeds 1. Integer images are converted in integer
+    arithmetic, a band of rows at a time, so a 50-megapixel 16-bit image needs no gigabytes of floats."""
+    top_value = arr.max(initial=0)
+    if float_data:
+        top = 1.0 if top_value <= 1.0 else 255.0
+        return np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    out = np.empty(arr.shape, np.uint8)
+    rows = max(1, (1 << 22) // max(1, arr[0].size))
+    for start in range(0, arr.shape[0], rows):
+        band = np.clip(arr[start : start + rows], 0, None).astype(np.int64)
+        out[start : start + rows] = np.minimum((band * 255 + 32767) // 65535 if top_value > 255 else band, 255)
+    return out
+
+
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Grayscale, palette, CMYK, 16-bit and alpha images -> 8-bit RGB (alpha over white)."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I") and arr.max(initial=0) > 255 else 255.0
-        if img.mode == "F" and arr.max(initial=0) <= 1.0:
-            top = 1.0
-        img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+        img = Image.fromarray(_to_8bit(np.asarray(img), img.mode == "F"), "L")
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
@@ -95,6 +110,13 @@ def _check_path(fp: Path) -> None:
         raise ImageLoadError("empty file", "empty")
 
 
+def _jpeg_scans(fp: io.BytesIO | Path) -> int:
+    """How many scans (SOS markers) a JPEG holds, at most: entropy-coded data never contains 0xFFDA,
+    as every 0xFF in it is stuffed with 0x00."""
+    data = fp.getvalue() if isinstance(fp, io.BytesIO) else fp.read_bytes()
+    return data.count(b"\xff\xda")
+
+
 def decode_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Open and fully decode a photo (first frame if animated), as stored: no orientation or mode
     change. The format is sniffed from the content, never from the name. Refused: more than
@@ -120,6 +142,11 @@ def decode_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXEL
             if min(width, height) < MIN_SIDE:
                 raise ImageLoadError(f"too small ({width}x{height} px; a side must exceed {MIN_SIDE - 1} px)",
                                      "too_small")
+            if img.format in ("JPEG", "MPO") and img.info.get("progressive"):
+                scans = _jpeg_scans(fp)
+                if scans > MAX_SCANS:
+                    raise ImageLoadError(f"progressive JPEG with {scans:,} scans (more than {MAX_SCANS}): refused, as "
+                                         "decoding it would take far longer than a photo's", "too_large")
             img.seek(0)
             img.load()
             if img.size[0] * img.size[1] > max_pixels:  # a GIF's canvas can grow while its frame loads

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,9 @@ from PIL import Image
 from skimage import data
 
 GOOD = ("photo.jpg", "alpha.png", "cmyk.jpg", "rotated.jpg", "gray.png", "palette.gif", "anim.gif",
-        "sixteen.png", "photo.webp", "photo.bmp", "photo.tiff")
-BAD = {"truncated.jpg": "truncated", "text.jpg": "not an image", "empty.jpg": "empty", "bomb.png": "pixels"}
+        "sixteen.png", "photo.webp", "photo.bmp", "photo.tiff", "progressive.jpg")
+BAD = {"truncated.jpg": "truncated", "text.jpg": "not an image", "empty.jpg": "empty", "bomb.png": "pixels",
+       "scans.jpg": "scans"}
 
 
 def photo() -> Image.Image:
@@ -29,6 +31,15 @@ def bomb_png() -> bytes:
     buf = io.BytesIO()
     Image.new("1", (30000, 30000)).save(buf, "PNG")
     return buf.getvalue()
+
+
+def scan_bomb_jpeg(img: Image.Image, scans: int = 600) -> bytes:
+    """A progressive JPEG with its smallest scan repeated: a small file whose every scan passes over the
+    whole image again, the decoding-time attack on image services (libjpeg only warns of it)."""
+    data = jpeg_bytes(img, progressive=True)
+    starts = [i for i in range(len(data) - 1) if data[i : i + 2] == b"\xff\xda"] + [len(data) - 2]
+    smallest = min(itertools.pairwise(starts), key=lambda span: span[1] - span[0])
+    return data[:-2] + data[smallest[0] : smallest[1]] * scans + b"\xff\xd9"
 
 
 def build(folder: Path) -> Path:
@@ -56,4 +67,6 @@ def build(folder: Path) -> Path:
     (folder / "text.jpg").write_text("this is not a photo\n")
     (folder / "empty.jpg").write_bytes(b"")
     (folder / "bomb.png").write_bytes(bomb_png())
+    (folder / "progressive.jpg").write_bytes(jpeg_bytes(img, progressive=True))
+    (folder / "scans.jpg").write_bytes(scan_bomb_jpeg(img))
     return folder

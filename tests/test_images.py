@@ -48,6 +48,35 @@ def test_cmyk_and_sixteen_bit_keep_their_colours(corpus):
     assert np.abs(sixteen - gray).max() <= 1  # scaled down from 16 bits, not clipped to white
 
 
+@pytest.mark.parametrize(("dtype", "mode"), [(np.uint16, "I;16"), (np.int32, "I")])
+def test_deep_images_round_to_eight_bits_in_bands(dtype, mode):
+    """16- and 32-bit samples scale as round(v / 65535 * 255), in integer arithmetic a band of rows at a time."""
+    import io
+
+    values = np.random.default_rng(0).integers(0, 65536, (3000, 40)).astype(dtype)  # several bands of rows
+    buf = io.BytesIO()
+    img = Image.fromarray(values)
+    assert img.mode == mode
+    img.save(buf, "TIFF" if mode == "I" else "PNG")
+    got = np.asarray(load_image(buf.getvalue()))[..., 0]
+    expected = np.floor(values.astype(np.float64) / 65535 * 255 + 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_progressive_jpeg_scan_limit_counts_from_path_and_bytes(tmp_path):
+    from nima_utils.images import MAX_SCANS
+
+    img = image_corpus.photo()
+    ok = image_corpus.scan_bomb_jpeg(img, scans=MAX_SCANS - 20)  # 10 scans of its own + 80
+    load_image(ok)
+    bomb = image_corpus.scan_bomb_jpeg(img, scans=MAX_SCANS)
+    (tmp_path / "bomb.jpg").write_bytes(bomb)
+    for source in (bomb, tmp_path / "bomb.jpg"):
+        with pytest.raises(ImageLoadError, match=f"more than {MAX_SCANS}") as failure:
+            decode_image(source)
+        assert failure.value.kind == "too_large"
+
+
 def test_alpha_is_composited_over_white(tmp_path):
     Image.new("RGBA", (20, 20), (0, 0, 0, 0)).save(tmp_path / "clear.png")
     assert np.asarray(load_image(tmp_path / "clear.png")).min() == 255
