@@ -1,7 +1,9 @@
 """The scoring service: FastAPI app with single and batch upload, a web page and hard input limits.
 
-The model is loaded once at start-up. Decoding runs in a thread pool and inference in one
-inference thread, never on the event loop; concurrent requests are scored together in batches.
+The model is loaded once at start-up. Decoding runs in threads that requests take in turn
+(`decode_queue`), inference in one inference thread, never on the event loop; concurrent requests
+are scored together in batches. Slow, endless and oversized requests are cut off (`http_guards`),
+and error bodies never repeat what was sent.
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import os
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -18,11 +20,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import FastAPI, File, HTTPException, UploadFile
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 
+from nima_utils.decode_queue import DecodeBudgetExceeded, FairDecoder
 from nima_utils.engine import Engine, load_engine
+from nima_utils.http_guards import BodyGuard
 from nima_utils.images import DEFAULT_MAX_PIXELS, ImageLoadError
 from nima_utils.scoring import DEFAULT_THRESHOLD, merge_results, prepare
 
@@ -39,10 +45,18 @@ class Limits:
     max_request_bytes: int = 200 * MiB
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_batch: int = 64
+    decode_seconds: float = 60.0
+    """A request's files must start decoding within this many seconds of its arrival, else they get 503."""
+    header_timeout: float = 10.0
+    """A request head must arrive within this many seconds (of connecting, or of the last response)."""
+    body_timeout: float = 120.0
+    """A request body must arrive whole within this many seconds of its head."""
+    max_connections: int = 512
+    """Connections beyond this many get 503 at once (set under the process's open-file limit)."""
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
-            if getattr(self, field.name) < 1:
+            if not getattr(self, field.name) > 0:
                 raise ValueError(f"limit {field.name} must be positive")
 
 
@@ -77,6 +91,15 @@ class BatchScores(BaseModel):
     results: list[Score | FileError]
     scored: int
     failed: int
+
+
+MAX_NAME = 255
+"""Longest file name repeated in a reply (longer ones are cut and end in an ellipsis)."""
+
+
+def _short_name(name: str | None) -> str:
+    name = name or "upload"
+    return name if len(name) <= MAX_NAME else name[: MAX_NAME - 1] + "…"
 
 
 class MicroBatcher:
@@ -127,39 +150,15 @@ class MicroBatcher:
                 start += len(x)
 
 
-class BodyLimit:
-    """ASGI middleware: refuse request bodies over `max_bytes` with 413, whether or not the
-    client declared a Content-Length, before they are parsed or spooled to disk."""
-
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    def _detail(self) -> str:
-        return f"request body larger than the limit of {self.max_bytes:,} bytes"
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            body = json.dumps({"detail": self._detail()}).encode()
-            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                       (b"connection", b"close")]
-            await send({"type": "http.response.start", "status": 413, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-            return
-        received = 0
-
-        async def limited() -> dict:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise HTTPException(413, self._detail())
-            return message
-
-        await self.app(scope, limited, send)
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Where and what, never the submitted value: FastAPI's default 422 repeats every input, so a
+    190 MiB form came back as a 1.1 GB reply."""
+    errors = exc.errors()
+    out = [{"loc": [str(part)[:64] for part in e.get("loc", ())][:8], "msg": str(e.get("msg", ""))[:200],
+            "type": str(e.get("type", ""))[:64]} for e in errors[:10]]
+    if len(errors) > 10:
+        out.append({"loc": [], "msg": f"and {len(errors) - 10} more problems", "type": "truncated"})
+    return out
 
 
 def create_app(config: ServiceConfig | None = None, engine: Engine | None = None) -> FastAPI:
@@ -173,38 +172,47 @@ def create_app(config: ServiceConfig | None = None, engine: Engine | None = None
         state["engine"] = engine or await asyncio.to_thread(load_engine, config.weights, config.engine)
         state["batcher"] = MicroBatcher(state["engine"], config.inference_batch)
         state["batcher"].start()
-        state["decode"] = ThreadPoolExecutor(config.decode_workers, thread_name_prefix="nima-decode")
+        state["decode"] = FairDecoder(config.decode_workers)
         try:
             yield
         finally:
             await state["batcher"].stop()
-            state["decode"].shutdown(wait=True)
+            state["decode"].shutdown()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from fastapi-offline's copies of their files: /docs works with no network.
+    app = FastAPIOffline(
         title="NIMA Lab scoring service",
         description="Aesthetic scores (1-10) of photos with NIMA. Bad input gets a 4xx naming the file and reason.",
         version="1",
         lifespan=lifespan,
     )
-    app.add_middleware(BodyLimit, max_bytes=limits.max_request_bytes)
+    app.add_middleware(BodyGuard, max_bytes=limits.max_request_bytes, body_timeout=limits.body_timeout)
 
-    async def decode(upload: UploadFile) -> np.ndarray | FileError:
-        name = upload.filename or "upload"
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _validation_errors(exc)}, status_code=422)
+
+    async def decode(upload: UploadFile, request_key: int, deadline: float) -> np.ndarray | FileError:
+        name = _short_name(upload.filename)
         if upload.size is not None and upload.size > limits.max_file_bytes:
             return FileError(filename=name, status=413,
                              error=f"file is {upload.size:,} bytes, over the limit of {limits.max_file_bytes:,}")
         data = await upload.read()
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(state["decode"], prepare, data, state["engine"], limits.max_pixels)
+            return await state["decode"].run(request_key, deadline, prepare, data, state["engine"], limits.max_pixels)
         except ImageLoadError as exc:
             return FileError(filename=name, error=str(exc), status=ERROR_STATUS.get(exc.kind, 422))
+        except DecodeBudgetExceeded:
+            return FileError(filename=name, status=503,
+                             error=f"not decoded: the request's decoding time ({limits.decode_seconds:g} s) ran out; "
+                                   "send fewer or smaller images at a time")
 
     async def score_uploads(uploads: list[UploadFile]) -> list[Score | FileError]:
-        decoded = await asyncio.gather(*(decode(u) for u in uploads))
+        key, deadline = state["decode"].new_request(), time.monotonic() + limits.decode_seconds
+        decoded = await asyncio.gather(*(decode(u, key, deadline) for u in uploads))
         inputs = [x for x in decoded if isinstance(x, np.ndarray)]
         probs = await state["batcher"].predict(np.stack(inputs)) if inputs else np.empty((0, 10))
-        outcomes = [(u.filename or "upload", x.error if isinstance(x, FileError) else None)
+        outcomes = [(_short_name(u.filename), x.error if isinstance(x, FileError) else None)
                     for u, x in zip(uploads, decoded, strict=True)]
         return [x if isinstance(x, FileError) else Score(filename=r.source, mean=r.mean, std=r.std, probs=r.probs,
                                                           decision=r.decision, threshold=r.threshold)
@@ -229,6 +237,7 @@ def create_app(config: ServiceConfig | None = None, engine: Engine | None = None
         return BatchScores(results=results, scored=len(results) - failed, failed=failed)
 
     @app.get("/health")
+    @app.head("/health", include_in_schema=False)
     async def health() -> dict[str, Any]:
         """Status, the loaded model's card and engine, and the limits in force."""
         eng = state["engine"]
@@ -243,8 +252,25 @@ def create_app(config: ServiceConfig | None = None, engine: Engine | None = None
 
     page = resources.files("nima_utils").joinpath("static/index.html").read_text()
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
     async def index() -> str:
         return page
 
     return app
+
+
+def serve(app: FastAPI, limits: Limits, host: str, port: int, log_level: str = "info") -> None:
+    """Run `app` with uvicorn behind the connection guards, after raising the open-file limit so that
+    `limits.max_connections` sockets fit (fewer are allowed, with a warning, where they cannot)."""
+    import sys
+
+    import uvicorn
+
+    from nima_utils.http_guards import guarded_protocol, raise_file_limit
+
+    connections = raise_file_limit(limits.max_connections)
+    if connections < limits.max_connections:
+        print(f"nima serve: the open-file limit allows {connections} connections, not {limits.max_connections}",
+              file=sys.stderr)
+    protocol = guarded_protocol(limits.header_timeout, connections)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, http=protocol)

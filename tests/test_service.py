@@ -10,7 +10,7 @@ from nima_utils.engine import KerasEngine
 from nima_utils.service import Limits, ServiceConfig, create_app
 from tests import image_corpus
 
-STATUS = {"truncated.jpg": 422, "text.jpg": 415, "empty.jpg": 400, "bomb.png": 413}
+STATUS = {"truncated.jpg": 422, "text.jpg": 415, "empty.jpg": 400, "bomb.png": 413, "scans.jpg": 413}
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +119,43 @@ def test_health_docs_and_page(client):
     assert "/score/batch" in client.get("/openapi.json").json()["paths"]
     page = client.get("/")
     assert page.status_code == 200 and "score/batch" in page.text
+
+
+def test_validation_errors_never_echo_the_input(client):
+    """FastAPI's default 422 repeats every submitted value: a 190 MiB form came back as a 1.1 GB reply."""
+    junk = "NOT-A-FILE-" * 50_000  # 550 kB in a text field where a file belongs
+    r = client.post("/score", data={"file": junk})
+    assert r.status_code == 422
+    assert len(r.content) < 1_000 and "NOT-A-FILE" not in r.text
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["body", "file"] and error["msg"] and "input" not in error
+    many = {f"f{i}": "x" for i in range(40)}
+    r = client.post("/score/batch", data=many)
+    assert r.status_code == 422 and len(r.content) < 2_000
+
+
+def test_long_file_names_are_cut_in_replies(client, corpus):
+    name = "n" * 1_000 + ".jpg"
+    r = client.post("/score/batch", files=[("files", (name, (corpus / "photo.jpg").read_bytes(), "image/jpeg")),
+                                           ("files", (name, b"not an image", "image/jpeg"))])
+    assert r.status_code == 200 and len(r.content) < 2_000
+    first, second = r.json()["results"]
+    assert len(first["filename"]) == 255 and first["filename"].endswith("…") and "mean" in first
+    assert len(second["filename"]) == 255 and second["status"] == 415
+
+
+def test_head_requests_and_offline_docs(client):
+    import re
+
+    for path in ("/", "/health"):
+        r = client.head(path)
+        assert r.status_code == 200 and r.content == b""
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", docs.text)
+    assert any(a.endswith("swagger-ui-bundle.js") for a in assets) and any(a.endswith(".css") for a in assets)
+    assert not [a for a in assets if a.startswith(("http:", "https:", "//"))]  # nothing from a CDN
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
+    redoc = client.get("/redoc")
+    assert redoc.status_code == 200 and "https://" not in re.sub(r"https://[^\s\"']*openapi", "", redoc.text)
