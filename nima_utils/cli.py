@@ -10,6 +10,7 @@ import math
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -49,11 +50,20 @@ def _threshold(text: str) -> float:
     return value
 
 
-def _megabytes(text: str) -> float:
-    value = _number(text, float, "a size in MiB above 0")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a size in MiB above 0, got {text!r}")
-    return value
+def _above_zero(words: str) -> Callable[[str], float]:
+    """An option type: a finite number above 0, refused in `words` otherwise."""
+
+    def parse(text: str) -> float:
+        value = _number(text, float, words)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be {words}, got {text!r}")
+        return value
+
+    return parse
+
+
+_megabytes = _above_zero("a size in MiB above 0")
+_seconds = _above_zero("a number of seconds above 0")
 
 
 def _port(text: str) -> int:
@@ -182,19 +192,19 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from nima_utils.engine import load_engine
-    from nima_utils.service import Limits, ServiceConfig, create_app
+    from nima_utils.service import Limits, ServiceConfig, create_app, serve
 
     mib = 1 << 20
     limits = Limits(max_file_bytes=int(args.max_file_mb * mib), max_request_bytes=int(args.max_request_mb * mib),
-                    max_pixels=args.max_pixels, max_batch=args.max_batch)
+                    max_pixels=args.max_pixels, max_batch=args.max_batch, decode_seconds=args.decode_seconds,
+                    header_timeout=args.header_timeout, body_timeout=args.body_timeout,
+                    max_connections=args.max_connections)
     config = ServiceConfig(weights=args.weights, engine=args.engine, threshold=args.threshold, limits=limits)
     engine = load_engine(args.weights, args.engine)  # fail here, with a clear message, not in the server
     where = f"http://{args.host}:{args.port}/"
     print(f"nima serve: {engine.name} engine, weights {engine.weights}, {where}", file=sys.stderr)
-    uvicorn.run(create_app(config, engine), host=args.host, port=args.port, log_level=args.log_level)
+    serve(create_app(config, engine), limits, args.host, args.port, args.log_level)
     return 0
 
 
@@ -244,6 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-request-mb", type=_megabytes, default=200.0, help="largest request body (MiB)")
     serve.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, help="decompression-bomb guard")
     serve.add_argument("--max-batch", type=_positive_int, default=64, help="most files in one batch request")
+    serve.add_argument("--decode-seconds", type=_seconds, default=60.0,
+                       help="a request's files must start decoding within this time, else 503 for them")
+    serve.add_argument("--header-timeout", type=_seconds, default=10.0,
+                       help="seconds for a request head to arrive (then 408 and the connection is closed)")
+    serve.add_argument("--body-timeout", type=_seconds, default=120.0,
+                       help="seconds for a request body to arrive whole (then 408 and the connection is closed)")
+    serve.add_argument("--max-connections", type=_positive_int, default=512,
+                       help="open connections at most; more get 503 at once")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(func=cmd_serve)
 

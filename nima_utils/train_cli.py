@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -19,8 +20,25 @@ _HELP = {
 }
 
 
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+
+
+def _real(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}")
+    return value
+
+
 def _number_or_none(text: str) -> float | None:
-    return None if text.lower() in ("", "none", "default") else float(text)
+    return None if text.lower() in ("", "none", "default") else _real(text)
 
 
 def _flag(text: str) -> bool:
@@ -35,8 +53,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-summary", type=Path, help=_HELP["data_summary"])
     for field in dataclasses.fields(TrainConfig):
         default = field.default
-        kind = {bool: _flag, int: int, float: float, str: str}.get(type(default), _number_or_none)
-        metavar = "N" if kind is int else "X" if kind in (float, _number_or_none) else "TEXT"
+        kind = {bool: _flag, int: _whole, float: _real, str: str}.get(type(default), _number_or_none)
+        metavar = "N" if kind is _whole else "X" if kind in (_real, _number_or_none) else "TEXT"
         parser.add_argument("--" + field.name.replace("_", "-"), type=kind, default=default, metavar=metavar,
                             help=_HELP.get(field.name, f"default: {default}"))
     parser.set_defaults(func=cmd_train)

@@ -210,7 +210,9 @@ def test_small_images_and_pixel_limit(corpus, tiny_weights, tmp_path):
     ["score", "x.jpg", "--max-pixels", "1e9"], ["score", "x.jpg", "--engine", "onnx"], ["score"],
     ["score", "x.jpg", "--frobnicate"], ["serve", "--port", "http"], ["serve", "--port", "70000"],
     ["serve", "--max-file-mb", "-1"], ["serve", "--max-request-mb", "lots"], ["serve", "--max-batch", "1.5"],
-    ["bogus"],
+    ["serve", "--header-timeout", "0"], ["serve", "--body-timeout", "soon"], ["serve", "--max-connections", "-3"],
+    ["serve", "--decode-seconds", "inf"], ["train", "--batch-size", "abc"], ["train", "--base-lr", "abc"],
+    ["train", "--head-lr", "nan"], ["train", "--overwrite", "maybe"], ["bogus"],
 ])
 def test_option_errors_are_one_line_in_words(args, capsys):
     with pytest.raises(SystemExit) as info:
@@ -218,5 +220,6 @@ def test_option_errors_are_one_line_in_words(args, capsys):
     assert info.value.code == 2
     line = one_line(capsys.readouterr().err)
     assert line.startswith("nima") and "error:" in line
-    for function_name in ("positive_int", "_threshold", "int value", "float value", "_port", "_megabytes"):
+    for function_name in ("positive_int", "_threshold", "int value", "float value", "_port", "_megabytes", "_seconds",
+                          "parse", "_whole", "_real", "_number_or_none", "_flag"):
         assert function_name not in line, line
