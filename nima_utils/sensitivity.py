@@ -245,9 +245,9 @@ def study_images(images: str | Path, data_summary: str | Path, max_images: int, 
     return found
 
 
-def check_parameters(weights: str, images: str, data_summary: str | Path, max_images: object,
-                     perturbations: object, seed: object) -> list[str]:
-    """Every problem with the sensitivity notebook's parameters, as sentences (empty: all good)."""
+def setting_problems(weights: str, images: str, max_images: object, perturbations: object,
+                     seed: object) -> list[str]:
+    """The sensitivity notebook's parameter problems that need no prepared data to see."""
     problems = []
     if weights and not Path(weights).is_file():
         problems.append(f"weights: no such file {weights}")
@@ -257,15 +257,6 @@ def check_parameters(weights: str, images: str, data_summary: str | Path, max_im
             problems.append(f"images: {images} is not a folder")
         elif not find_images([folder]):
             problems.append(f"images: no image files in {images}")
-    elif not Path(data_summary).is_file():
-        problems.append(f"data_summary: {data_summary} does not exist (run notebook 01 first, or pass images=FOLDER)")
-    else:
-        try:
-            summary = json.loads(Path(data_summary).read_text())
-            if not (Path(summary["splits"]["dir"]) / "test.csv").is_file():
-                problems.append(f"data_summary: the test split {summary['splits']['dir']}/test.csv is missing")
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            problems.append(f"data_summary: {data_summary} is not notebook 01's summary.json ({exc!r})")
     if isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 1:
         problems.append(f"max_images: must be a whole number >= 1, got {max_images!r}")
     if not isinstance(perturbations, (list, tuple)) or not all(isinstance(p, str) for p in perturbations):
@@ -279,17 +270,38 @@ def check_parameters(weights: str, images: str, data_summary: str | Path, max_im
     return problems
 
 
+def check_parameters(weights: str, images: str, data_summary: str | Path, max_images: object,
+                     perturbations: object, seed: object) -> list[str]:
+    """Every problem with the sensitivity notebook's parameters, as sentences (empty: all good)."""
+    problems = setting_problems(weights, images, max_images, perturbations, seed)
+    data = [] if images else _summary_problems(Path(data_summary))  # a folder of photos needs no summary
+    where = sum(p.startswith(("weights:", "images:")) for p in problems)  # in parameter order
+    return problems[:where] + data + problems[where:]
+
+
+def _summary_problems(data_summary: Path) -> list[str]:
+    if not data_summary.is_file():
+        return [f"data_summary: {data_summary} does not exist (run notebook 01 first, or pass images=FOLDER)"]
+    try:
+        summary = json.loads(data_summary.read_text())
+        if not (Path(summary["splits"]["dir"]) / "test.csv").is_file():
+            return [f"data_summary: the test split {summary['splits']['dir']}/test.csv is missing"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        return [f"data_summary: {data_summary} is not notebook 01's summary.json ({exc!r})"]
+    return []
+
+
 def choose_weights(weights: str = "", folder: str | Path | None = None) -> tuple[Path, str]:
     """The weights a study uses and why: the file given; else idealo's AVA-trained weights when in
-    `folder` (default weights/); else the newest project run (`weights.default_weights`)."""
+    `folder` (default weights/) under any name; else the newest project run (`weights.default_weights`)."""
     from nima_utils.paths import weights_dir
-    from nima_utils.weights import IDEALO_FILENAME, default_weights
+    from nima_utils.weights import default_weights, find_idealo
 
     if weights:
         return Path(weights), "given as the weights parameter"
     folder = Path(folder) if folder is not None else weights_dir()
-    idealo = folder / IDEALO_FILENAME
-    if idealo.is_file():
+    idealo = find_idealo(folder)  # under its published name or, by fingerprint, any other
+    if idealo is not None:
         return idealo, "idealo's AVA-trained weights (human votes), found in weights/"
     return default_weights(folder), "the newest project run: idealo's AVA-trained weights are not in weights/"
 

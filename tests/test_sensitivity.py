@@ -164,6 +164,18 @@ def test_choose_weights_prefers_idealo_then_the_newest_run(tmp_path, tiny_weight
     assert sensitivity.choose_weights(str(tiny_weights), tmp_path) == (tiny_weights, "given as the weights parameter")
 
 
+def test_choose_weights_finds_idealo_under_another_name(tmp_path, tiny_weights, idealo_weights):
+    """As scoring and the pipeline's weights check do: by fingerprint, whatever the file is called."""
+    import shutil
+
+    run = tmp_path / "run1"
+    run.mkdir()
+    (run / "tiny.weights.h5").write_bytes(tiny_weights.read_bytes())
+    shutil.copy(idealo_weights, tmp_path / "aesthetic.hdf5")
+    path, why = sensitivity.choose_weights("", tmp_path)
+    assert path == tmp_path / "aesthetic.hdf5" and "idealo" in why
+
+
 def test_trained_on_demo_reads_the_card(tiny_engine):
     from dataclasses import replace
 
