@@ -109,6 +109,24 @@ def true_distributions(table: pd.DataFrame) -> np.ndarray:
     return counts / counts.sum(axis=1, keepdims=True)
 
 
+def setting_problems(weights: str, split: str, batch_size: int, bootstrap: int, seed: int,
+                     use_cache: bool = False) -> list[str]:
+    """Notebook 03's parameter problems that need no prepared data to see, as sentences."""
+    problems = []
+    if split not in SPLITS:
+        problems.append(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    for name, value, low in (("batch_size", batch_size, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            problems.append(f"{name} must be an integer >= {low}, got {value!r}")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or not (bootstrap == 0 or bootstrap >= 100):
+        problems.append(f"bootstrap must be 0 (no confidence intervals) or an integer >= 100, got {bootstrap!r}")
+    if not isinstance(use_cache, bool):
+        problems.append(f"use_cache must be True or False, got {use_cache!r}")
+    if str(weights) and not Path(weights).is_file():
+        problems.append(f"weights file {weights} does not exist")
+    return problems
+
+
 def check_parameters(weights: str, data_summary: str | Path, split: str, batch_size: int, bootstrap: int,
                      seed: int, use_cache: bool = False) -> tuple[Path, DataSummary]:
     """Validate notebook 03's parameters before any work; return the weights file and the data summary.
@@ -117,19 +135,11 @@ def check_parameters(weights: str, data_summary: str | Path, split: str, batch_s
     """
     from nima_utils.weights import WeightsError, default_weights
 
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    for name, value, low in (("batch_size", batch_size, 1), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or not (bootstrap == 0 or bootstrap >= 100):
-        raise ValueError(f"bootstrap must be 0 (no confidence intervals) or an integer >= 100, got {bootstrap!r}")
-    if not isinstance(use_cache, bool):
-        raise ValueError(f"use_cache must be True or False, got {use_cache!r}")
+    problems = setting_problems(weights, split, batch_size, bootstrap, seed, use_cache)
+    if problems:
+        raise ValueError(problems[0])
     if str(weights):
         path = Path(weights)
-        if not path.is_file():
-            raise ValueError(f"weights file {path} does not exist")
     else:
         try:
             path = default_weights()

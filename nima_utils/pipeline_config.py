@@ -1,5 +1,6 @@
 """Pipeline configs: one YAML that says which notebooks run with which parameters, checked whole
-before any work (unknown keys, notebooks and parameters, wrong types: one message naming them all)."""
+before any work (unknown keys, notebooks and parameters, wrong types, then values as each notebook
+would judge them: one message naming them all)."""
 
 from __future__ import annotations
 
@@ -171,12 +172,50 @@ def parse(data: Any, path: Path | None = None, text: str = "") -> PipelineConfig
             checked = [_check_block("02_train", {key: v}, known, f"grid.{key}", problems).get(key) for v in values]
             if key in known and key not in WIRED["02_train"]:
                 checked_grid[key] = checked
+    config = PipelineConfig(run=run, description=description, notebooks={n: notebooks[n] for n in NOTEBOOKS
+                                                                         if n in notebooks},
+                            grid=checked_grid, path=path, text=text)
+    if not problems:  # the types are right: now the values, as each notebook's first cell would judge them
+        problems = value_problems(config)
     if problems:
         where = f"{path}: " if path else ""
         raise ConfigError(f"{where}{len(problems)} problem(s) in the pipeline config:\n  - " + "\n  - ".join(problems))
-    return PipelineConfig(run=run, description=description, notebooks={n: notebooks[n] for n in NOTEBOOKS
-                                                                       if n in notebooks},
-                          grid=checked_grid, path=path, text=text)
+    return config
+
+
+def value_problems(config: PipelineConfig) -> list[str]:
+    """What each notebook's own parameter check would refuse, found before notebook 01 downloads
+    anything: the checks that need no data yet (02's cache, 03's split are made by 01)."""
+    from nima_utils import ava_sources, evaluate, sensitivity
+    from nima_utils.train_config import TrainConfig
+
+    def full(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        values = {k: v["default"] for k, v in notebook_parameters(name).items()}
+        return {**values, **config.notebooks[name], **(overrides or {})}
+
+    problems: list[str] = []
+    p01 = full("01_ava_download_cleanup")
+    try:
+        ava_sources.check_parameters(**{k: v for k, v in p01.items() if k not in ("data_dir", "report_dir")})
+    except ValueError as exc:
+        problems += [f"notebooks.01_ava_download_cleanup: {p}"
+                     for p in str(exc).removeprefix("notebook 01 parameters: ").split("; ")]
+    if "02_train" in config.notebooks:
+        fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        for variant in config.variants():
+            p02 = full("02_train", variant.overrides)
+            train = TrainConfig(**{k: v for k, v in p02.items() if k in fields}, resize_size=p01["cache_size"])
+            where = f"grid variant {variant.name}" if variant.name else "notebooks.02_train"
+            problems += [f"{where}: {p}" for p in train.setting_problems()]
+    if "03_evaluate" in config.notebooks:
+        p03 = full("03_evaluate")
+        problems += [f"notebooks.03_evaluate: {p}" for p in evaluate.setting_problems(
+            p03["weights"], p03["split"], p03["batch_size"], p03["bootstrap"], p03["seed"], p03["use_cache"])]
+    if "04_sensitivity" in config.notebooks:
+        p04 = full("04_sensitivity")
+        problems += [f"notebooks.04_sensitivity: {p}" for p in sensitivity.setting_problems(
+            p04["weights"], p04["images"], p04["max_images"], p04["perturbations"], p04["seed"])]
+    return problems
 
 
 def load(path: str | Path) -> PipelineConfig:

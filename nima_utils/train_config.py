@@ -61,7 +61,12 @@ class TrainConfig:
         return (self.base_lr if self.base_lr is not None else base, self.head_lr if self.head_lr is not None else head)
 
     def problems(self) -> list[str]:
-        """Every invalid setting, as a sentence."""
+        """Every invalid setting, as a sentence: the settings themselves and the data they point to."""
+        return self.setting_problems() + self.data_problems()
+
+    def setting_problems(self) -> list[str]:
+        """Every invalid setting that needs no prepared data to see (a pipeline checks these before
+        notebook 01 has written the cache)."""
         found = []
 
         def positive_int(name: str, minimum: int = 1) -> None:
@@ -100,6 +105,16 @@ class TrainConfig:
             found.append("the paper schedule needs epochs >= 1")
         if self.precision not in ("auto", "float32", "mixed_bfloat16"):
             found.append(f"precision must be auto, float32 or mixed_bfloat16, got {self.precision!r}")
+        if self.data_source not in ("cache", "images"):
+            found.append(f"data_source must be 'cache' or 'images', got {self.data_source!r}")
+        if self.initial_weights not in ("imagenet", "none") and not Path(self.initial_weights).is_file():
+            found.append(f"initial_weights must be 'imagenet', 'none' or a NIMA weights file; "
+                         f"{self.initial_weights!r} does not exist")
+        return found
+
+    def data_problems(self) -> list[str]:
+        """Missing data: the cache, or the split and images folder, that notebook 01 writes."""
+        found = []
         if self.data_source == "cache":
             if not self.cache_dir or not (Path(self.cache_dir) / "cache_manifest.json").is_file():
                 found.append(f"cache_dir {self.cache_dir!r} holds no training cache (run notebook 01 first)")
@@ -109,11 +124,6 @@ class TrainConfig:
                     found.append(f"split_dir {self.split_dir!r} has no {name} (run notebook 01 first)")
             if not self.images_dir or not Path(self.images_dir).is_dir():
                 found.append(f"images_dir {self.images_dir!r} is not a folder")
-        else:
-            found.append(f"data_source must be 'cache' or 'images', got {self.data_source!r}")
-        if self.initial_weights not in ("imagenet", "none") and not Path(self.initial_weights).is_file():
-            found.append(f"initial_weights must be 'imagenet', 'none' or a NIMA weights file; "
-                         f"{self.initial_weights!r} does not exist")
         return found
 
     def validate(self) -> None:

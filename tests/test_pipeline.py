@@ -61,9 +61,9 @@ def test_pipeline_writes_pages_index_and_metrics(sweep):
     # the terminal shows a line per notebook with its duration, then where the report is
     assert sum(" ok in " in line and line.endswith(".html") for line in lines) == 6
     assert lines[-1].startswith(f"report: {out / 'index.html'}")
-    # notebook 01's JSON dump stays in its log, not on its page
-    assert '"label_stats": {' in (out / "logs" / "01_ava_download_cleanup.log").read_text()
-    assert '"label_stats": {' not in (out / "01_ava_download_cleanup.html").read_text()
+    # notebook 01 ends with its summary in words; its figures go to summary.json, not onto the page
+    page01 = (out / "01_ava_download_cleanup.html").read_text()
+    assert "labelled images used" in page01 and '"label_stats": {' not in page01
     # wiring: 02 and 03 read 01's summary; 03 evaluates the weights 02 trained under the variant's run name
     data_summary = str((out / "01_ava_download_cleanup" / "summary.json").resolve())
     for variant in saved["variants"]:
@@ -114,6 +114,30 @@ def test_bad_config_is_refused_whole_before_any_work(tmp_path, lively_weights, c
     assert message in str(failure.value)
 
 
+def test_bad_values_are_refused_before_notebook_01_downloads_anything(tmp_path, lively_weights):
+    """Each notebook's own parameter check runs on the config first (where it needs no data yet)."""
+    config = tiny_config(tmp_path, lively_weights, grid={"schedule": ["paper", "fast"]})
+    blocks = config["notebooks"]
+    blocks["01_ava_download_cleanup"].update(split_scheme="random", val_share=1.5)
+    blocks["02_train"].update(backbone="resnet", dropout=1.0)
+    blocks["03_evaluate"].update(bootstrap=5)
+    blocks["04_sensitivity"].update(perturbations=["contrast", "vignette"])
+    with pytest.raises(ConfigError) as failure:
+        parse(config)
+    message = str(failure.value)
+    for words in ("notebooks.01_ava_download_cleanup: split_scheme must be one of",
+                  "notebooks.01_ava_download_cleanup: val_share must be a number strictly between 0 and 1",
+                  "grid variant schedule-paper: backbone must be one of", "grid variant schedule-paper: dropout",
+                  "grid variant schedule-fast: schedule must be one of paper, two-phase",
+                  "notebooks.03_evaluate: bootstrap must be 0", "notebooks.04_sensitivity: perturbations: unknown "
+                  "vignette", "9 problem(s)"):
+        assert words in message, (words, message)
+    assert not (tmp_path / "data").exists()
+    good = tiny_config(tmp_path, lively_weights)
+    good["notebooks"]["01_ava_download_cleanup"]["limit"] = 10
+    assert parse(good).notebooks["01_ava_download_cleanup"]["limit"] == 10  # data-free checks only: no cache yet
+
+
 def test_bad_config_from_the_command_line(tmp_path, lively_weights, capsys):
     config = tiny_config(tmp_path, lively_weights)
     config["notebooks"]["02_train"].update(epochs="two", schedul="paper")
@@ -136,14 +160,15 @@ def test_failing_notebook_is_named_with_its_cell_and_partial_output_kept(tmp_pat
     with pytest.raises(pipeline.PipelineError) as failure:
         pipeline.run(config, tmp_path / "reports", echo=lambda line: None)
     message = str(failure.value)
-    assert "notebook 01_ava_download_cleanup failed in cell 5 (files = fetch_source(" in message
-    assert "FileNotFoundError" in message and "has no AVA.txt" in message
+    # notebook 01 checks its parameters in the cell after papermill's: it stops there, before any work
+    assert "notebook 01_ava_download_cleanup failed in cell 3 (from nima_utils.ava_sources import" in message
+    assert "ValueError" in message and "is not a folder" in message
     out = tmp_path / "reports" / "broken"
     saved = json.loads((out / "pipeline.json").read_text())
-    assert saved["status"] == "failed" and saved["failure"]["cell"] == 5
+    assert saved["status"] == "failed" and saved["failure"]["cell"] == 3
     assert (out / "01_ava_download_cleanup.ipynb").is_file()
-    assert "has no AVA.txt" in (out / "01_ava_download_cleanup.html").read_text()
-    assert "failed in cell 5" in (out / "index.html").read_text()
+    assert "is not a folder" in (out / "01_ava_download_cleanup.html").read_text()
+    assert "failed in cell 3" in (out / "index.html").read_text()
     assert ">failed<" in (tmp_path / "reports" / "index.html").read_text()
 
 
@@ -193,9 +218,17 @@ def test_config_checks_know_every_parameter_papermill_sees(name):
     assert {k: v["default"] for k, v in known.items()} == defaults
 
 
-def test_demo_and_ava_configs_are_valid():
-    demo, ava = load(ROOT / "configs" / "demo.yaml"), load(ROOT / "configs" / "ava.yaml")
+def test_demo_and_ava_configs_are_valid(tmp_path):
+    import yaml
+
+    demo = load(ROOT / "configs" / "demo.yaml")
     assert demo.notebooks["02_train"].keys() <= {"run_name", "overwrite"}  # notebook 02's defaults
+    with pytest.raises(ConfigError) as failure:  # until local_dir names the user's copy of AVA
+        load(ROOT / "configs" / "ava.yaml")
+    assert "1 problem(s)" in str(failure.value) and "local_dir /data/AVA_dataset is not a folder" in str(failure.value)
+    data = yaml.safe_load((ROOT / "configs" / "ava.yaml").read_text())
+    data["notebooks"]["01_ava_download_cleanup"]["source"] = "demo"  # the same config on data that exists
+    ava = parse(data)
     assert ava.notebooks["01_ava_download_cleanup"]["split_scheme"] == "official"
 
 
