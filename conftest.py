@@ -34,3 +34,21 @@ if IDEALO.is_file():
     shutil.copy(IDEALO, HOME / "weights" / IDEALO_FILENAME)
 os.environ["NIMA_LAB_HOME"] = str(HOME)
 atexit.register(shutil.rmtree, HOME, ignore_errors=True)
+
+
+def _generated(root: Path = ROOT) -> set[str]:
+    """The files under the project's own data/, weights/ and reports/ (their READMEs aside)."""
+    return {str(p.relative_to(root)) for sub in ("data", "weights", "reports") for p in (root / sub).rglob("*")
+            if p.is_file() and p.name != "README.md"}
+
+
+_BEFORE = _generated()
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Fail the run when a test or notebook wrote into the user's data/, weights/ or reports/."""
+    written = sorted(_generated() - _BEFORE)
+    if written:
+        print("\nTests wrote into the project's data/, weights/ or reports/ (they must use temporary folders):\n  "
+              + "\n  ".join(written[:20]))
+        session.exitstatus = 1
