@@ -134,7 +134,7 @@ def _summary(proc: subprocess.Popen, timeout: float = 300) -> dict:
 def test_killed_run_resumes_to_the_same_weights(demo, tmp_path):
     epochs = 5
     whole = _summary(_job(tiny_config(demo, tmp_path / "a", schedule="paper", base_lr=0.05, head_lr=0.2,
-                                      epochs=epochs, patience=epochs)))
+                                      epochs=epochs, patience=epochs), {"FINAL_WEIGHTS": str(tmp_path / "a.npz")}))
     config = tiny_config(demo, tmp_path / "b", schedule="paper", base_lr=0.05, head_lr=0.2, epochs=epochs,
                          patience=epochs)
     state = Path(config.weights_dir) / config.run_name / "checkpoint" / "state.json"
@@ -149,7 +149,7 @@ def test_killed_run_resumes_to_the_same_weights(demo, tmp_path):
     proc.wait()
     done = json.loads(state.read_text())["state"]["epochs_done"]
     assert 2 <= done < epochs
-    resumed = _summary(_job(config))
+    resumed = _summary(_job(config, {"FINAL_WEIGHTS": str(tmp_path / "b.npz")}))
     assert resumed["resumed"] and resumed["epochs_run"] == epochs
     assert resumed["best_epoch"] == whole["best_epoch"]
     assert resumed["best_val_emd"] == pytest.approx(whole["best_val_emd"], abs=1e-5)
@@ -159,6 +159,11 @@ def test_killed_run_resumes_to_the_same_weights(demo, tmp_path):
     wb = load_nima(Path(resumed["weights"]))[0].get_weights()
     for x, y in zip(wa, wb, strict=True):
         np.testing.assert_allclose(x, y, atol=1e-5, rtol=1e-4)
+    # the last epoch's weights too: the best may have been saved before the kill, the last never was
+    with np.load(tmp_path / "a.npz") as fa, np.load(tmp_path / "b.npz") as fb:
+        assert len(fa.files) == len(fb.files) > 0
+        for name in fa.files:
+            np.testing.assert_allclose(fa[name], fb[name], atol=1e-5, rtol=1e-4)
 
 
 def test_resume_refuses_other_settings(demo, tmp_path):
@@ -206,7 +211,14 @@ def test_no_train_serve_skew(demo, tmp_path):
 
     from nima_utils.cache import cache_dataset
     from nima_utils.cleanup import image_path
+    from nima_utils.engine import KerasEngine
     from nima_utils.images import load_image, model_view, preprocess
+    from nima_utils.scoring import prepare
+
+    run = train(tiny_config(demo, tmp_path, schedule="two-phase", head_epochs=1, epochs=0, resize_size=72),
+                progress=False)
+    engine = KerasEngine(Path(run.summary["weights"]))  # what nima score and nima serve load
+    assert (engine.card.input_size, engine.card.resize_size, engine.card.resize) == (64, 72, "bilinear")
 
     ids, cached = [], []
     for batch_ids, images, _ in cache_dataset(demo["cache_dir"], "val", batch_size=8, crop=64, with_ids=True):
@@ -215,8 +227,9 @@ def test_no_train_serve_skew(demo, tmp_path):
     cached = np.concatenate(cached)
     assert len(ids) == len(pd.read_csv(demo["split_dir"] / "val.csv"))
     for image_id, from_cache in zip(ids, cached, strict=True):
-        img = load_image(image_path(demo["images_dir"], image_id))
-        served = preprocess(model_view(img, 64, "bilinear", 72), "mobilenet")
+        path = image_path(demo["images_dir"], image_id)
+        img = load_image(path)
+        served = prepare(path, engine)  # as the run's card prescribes
         skewed = preprocess(model_view(img, 64, "bilinear", None), "mobilenet")
         assert np.abs(served - from_cache).mean() < 6 / 127.5  # JPEG q95 noise: a few levels of 255
         assert np.abs(skewed - from_cache).mean() > 2 * np.abs(served - from_cache).mean()
