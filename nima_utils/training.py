@@ -268,6 +268,17 @@ def _build(config: TrainConfig) -> tuple[keras.Model, ModelCard]:
     return model, dataclasses.replace(start, metrics={}, training={}, source="", notes=notes)
 
 
+def head_model(features: int, dropout: float, seed: int, lr: float) -> keras.Model:
+    """NIMA's head alone (dropout, Dense 'scores'), compiled with Adam and the EMD loss: what the
+    two-phase schedule trains on the frozen base's features, computed once."""
+    inputs = keras.Input((features,))
+    outputs = keras.layers.Dense(10, activation="softmax", name="scores", dtype="float32")(
+        keras.layers.Dropout(dropout, seed=seed)(inputs))
+    head = keras.Model(inputs, outputs)
+    head.compile(keras.optimizers.Adam(lr), loss=emd_loss)
+    return head
+
+
 def _head_phase(run: _Run, model: keras.Model, progress: bool, on_epoch: Callable[[dict], None] | None) -> None:
     """Two-phase schedule, phase 1: features of the frozen base computed once, then the head alone."""
     config, data = run.config, run.data
@@ -277,12 +288,8 @@ def _head_phase(run: _Run, model: keras.Model, progress: bool, on_epoch: Callabl
     for split in ("train", "val"):
         feats[split] = _features(base, data.evaluation(split))
     feature_s = time.perf_counter() - start
-    inputs = keras.Input(feats["train"][0].shape[1:])
-    outputs = keras.layers.Dense(10, activation="softmax", name="scores", dtype="float32")(
-        keras.layers.Dropout(config.dropout, seed=config.seed)(inputs))
-    head = keras.Model(inputs, outputs)
+    head = head_model(feats["train"][0].shape[1], config.dropout, config.seed, config.head_phase_lr)
     head.get_layer("scores").set_weights(model.get_layer("scores").get_weights())
-    head.compile(keras.optimizers.Adam(config.head_phase_lr), loss=emd_loss)
     prebuild(head, (feats["train"][0][:2], feats["train"][1][:2]), run.place)
     (xt, yt), (xv, yv) = feats["train"], feats["val"]
     rows: list[dict] = []

@@ -21,6 +21,6 @@ def test_train_throughput_synthetic_quick(backend):
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
     assert f"[{backend}]" in out and f"TensorFlow imported: {backend == 'tensorflow'}" in out
-    for label in ("full training", "frozen base", "inference"):
+    for label in ("full training", "frozen base", "inference", "head on cached features"):
         rate = float(re.search(label + r"[^:]*:\s+([\d.]+) images/s", out).group(1))
         assert rate > 0
