@@ -19,6 +19,8 @@ class Backbone:
     """A name of `model_card.PREPROCESSING`: the pixel scaling its ImageNet weights expect."""
     has_alpha: bool = False
     """Whether the width multiplier `alpha` applies (MobileNets); others need alpha 1.0."""
+    min_input: int = 32
+    """The smallest input side the Keras application accepts."""
 
 
 def _app(factory: Callable[..., keras.Model], with_alpha: bool) -> Callable[[int, float, str | None], keras.Model]:
@@ -34,7 +36,7 @@ BACKBONES: dict[str, Backbone] = {
     "mobilenet": Backbone(_app(keras.applications.MobileNet, True), "mobilenet", has_alpha=True),
     "mobilenet_v2": Backbone(_app(keras.applications.MobileNetV2, True), "mobilenet_v2", has_alpha=True),
     "vgg16": Backbone(_app(keras.applications.VGG16, False), "vgg16"),
-    "inception_v3": Backbone(_app(keras.applications.InceptionV3, False), "inception_v3"),
+    "inception_v3": Backbone(_app(keras.applications.InceptionV3, False), "inception_v3", min_input=75),
 }
 """Backbones by name. MobileNet is the default (the community's weights); VGG16 is the seed PyTorch
 port's; Inception-v3 stands in for the paper's Inception-v2, which Keras does not ship."""

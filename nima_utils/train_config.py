@@ -85,8 +85,13 @@ class TrainConfig:
 
         if self.backbone not in BACKBONES:
             found.append(f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}")
-        elif not BACKBONES[self.backbone].has_alpha and self.alpha != 1.0:
-            found.append(f"backbone {self.backbone} has no width multiplier: alpha must be 1.0, got {self.alpha}")
+        else:
+            backbone = BACKBONES[self.backbone]
+            if not backbone.has_alpha and self.alpha != 1.0:
+                found.append(f"backbone {self.backbone} has no width multiplier: alpha must be 1.0, got {self.alpha}")
+            if isinstance(self.input_size, int) and self.input_size < backbone.min_input:
+                found.append(f"backbone {self.backbone} needs input_size >= {backbone.min_input}, "
+                             f"got {self.input_size}")
         if not isinstance(self.alpha, int | float) or not 0 < self.alpha <= 2:
             found.append(f"alpha must be in (0, 2], got {self.alpha!r}")
         if not isinstance(self.input_size, int) or not 32 <= self.input_size <= 1024:

@@ -76,6 +76,40 @@ def test_training_batches_and_originals_reader(dataset, tmp_path):
         cache_dataset(tmp_path / "cache", "test")
 
 
+def _epoch(ds, steps: int) -> list[np.ndarray]:
+    return [np.asarray(x) for x, _ in ds.take(steps)]
+
+
+@pytest.mark.parametrize("reader", ["cache", "images"])
+def test_training_readers_are_deterministic_per_seed_and_epoch(dataset, tmp_path, reader):
+    """Same seed and epoch: the same batches (what resume relies on); another epoch or seed: others."""
+    from nima_utils.cache import originals_training_dataset, training_dataset
+
+    table, images = dataset
+    build_cache(table, images, tmp_path / "cache", "train", size=80, progress=False)
+
+    def batches(seed: int, first_epoch: int = 0, epochs: int = 1) -> list[np.ndarray]:
+        if reader == "cache":
+            ds, steps = training_dataset(tmp_path / "cache", batch_size=4, crop=64, seed=seed,
+                                         first_epoch=first_epoch, epochs=epochs, shuffle_buffer=64)
+        else:
+            ds, steps = originals_training_dataset(table, images, batch_size=4, size=80, crop=64, seed=seed,
+                                                   first_epoch=first_epoch, epochs=epochs)
+        assert steps == -(-len(table) // 4)  # the last batch may be short
+        return _epoch(ds, steps * (epochs - first_epoch))
+
+    first = batches(seed=1)
+    assert first[0].shape == (4, 64, 64, 3)
+    for a, b in zip(first, batches(seed=1), strict=True):
+        np.testing.assert_array_equal(a, b)
+    two_epochs = batches(seed=1, epochs=2)
+    second = batches(seed=1, first_epoch=1, epochs=2)  # a resumed run starts at epoch 1
+    for a, b in zip(two_epochs[len(first):], second, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, batches(seed=2), strict=True))
+
+
 def test_cache_deletes_only_its_own_shards_and_refuses_odd_names(dataset, tmp_path):
     import json
 

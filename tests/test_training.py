@@ -47,6 +47,8 @@ def test_invalid_parameters_are_all_named_at_once(tmp_path):
         assert words in message
     with pytest.raises(ValueError, match=r"alpha must be 1\.0"):
         TrainConfig(backbone="vgg16", alpha=0.5, cache_dir=str(tmp_path)).validate()
+    with pytest.raises(ValueError, match="backbone inception_v3 needs input_size >= 75, got 64"):
+        TrainConfig(backbone="inception_v3", input_size=64, cache_dir=str(tmp_path)).validate()
 
 
 @pytest.mark.parametrize(("schedule", "rates"), [("paper", (1e-3, 1e-1)), ("two-phase", (2e-4, 5e-3))])
@@ -233,6 +235,19 @@ def test_no_train_serve_skew(demo, tmp_path):
         skewed = preprocess(model_view(img, 64, "bilinear", None), "mobilenet")
         assert np.abs(served - from_cache).mean() < 6 / 127.5  # JPEG q95 noise: a few levels of 255
         assert np.abs(skewed - from_cache).mean() > 2 * np.abs(served - from_cache).mean()
+
+
+def test_training_from_the_original_images(demo, tmp_path):
+    """data_source="images": no cache, the split's originals decoded every epoch; both phases run and the
+    card records the resize to resize_size then the centre crop, as for cache-trained runs."""
+    config = tiny_config(demo, tmp_path, data_source="images", cache_dir="", split_dir=str(demo["split_dir"]),
+                         images_dir=str(demo["images_dir"]), resize_size=72, head_epochs=3, epochs=1)
+    result = train(config, progress=False)
+    assert [row["phase"] for row in result.history.to_dict("records")].count("finetune") == 1
+    card = json.loads((Path(result.summary["weights"]).parent / "nima.card.json").read_text())
+    assert (card["input_size"], card["resize_size"], card["resize"]) == (64, 72, "bilinear")
+    assert card["training_data"].startswith("original images")
+    assert np.isfinite(result.summary["best_val_emd"])
 
 
 def test_nima_train_command(demo, tmp_path, capsys):
