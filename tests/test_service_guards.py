@@ -48,6 +48,12 @@ def read_until_closed(s: socket.socket, limit: float = 10) -> tuple[bytes, float
     return data, time.monotonic() - start
 
 
+def post_head(path: str, framing: bytes) -> bytes:
+    """A multipart POST's head with its body framing (Content-Length or chunked)."""
+    return (b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n%s\r\n\r\n"
+            % (path.encode(), framing))
+
+
 def healthy(url: str) -> bool:
     return httpx.get(url + "/health", timeout=10).status_code == 200
 
@@ -91,8 +97,7 @@ def test_connections_beyond_the_cap_get_503_at_once_and_the_service_recovers(ser
 def test_trickled_body_gets_408_and_the_connection_is_closed(server):
     url, _ = server
     s = connect(url)
-    s.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-              b"Content-Length: 100000\r\n\r\n--b\r\n")
+    s.sendall(post_head("/score", b"Content-Length: 100000") + b"--b\r\n")
     for _ in range(3):  # a few bytes now and then, never the whole body
         time.sleep(0.3)
         s.sendall(b"x" * 10)
@@ -106,8 +111,7 @@ def test_trickled_body_gets_408_and_the_connection_is_closed(server):
 def test_over_limit_chunked_body_gets_413_and_nothing_more_is_read(server):
     url, _ = server
     s = connect(url)
-    s.sendall(b"POST /score/batch HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-              b"Transfer-Encoding: chunked\r\n\r\n")
+    s.sendall(post_head("/score/batch", b"Transfer-Encoding: chunked"))
     part = (b'--b\r\nContent-Disposition: form-data; name="files"; filename="a.jpg"\r\n'
             b"Content-Type: image/jpeg\r\n\r\n")
     s.sendall(b"%x\r\n%s\r\n" % (len(part), part))
@@ -133,8 +137,7 @@ def test_over_limit_chunked_body_gets_413_and_nothing_more_is_read(server):
 def test_a_body_answered_early_is_not_drained(server):
     url, _ = server
     s = connect(url)
-    s.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-              b"Content-Length: 900000\r\n\r\nnot multipart at all")  # the form parser gives up at once
+    s.sendall(post_head("/score", b"Content-Length: 900000") + b"not multipart at all")  # the parser gives up
     data, seconds = read_until_closed(s)
     assert data.startswith(b"HTTP/1.1 400") and seconds < HEADER_TIMEOUT  # closed, not left open for the rest
     s.close()
@@ -143,8 +146,7 @@ def test_a_body_answered_early_is_not_drained(server):
 def test_over_limit_declared_body_gets_413_with_close(server):
     url, _ = server
     s = connect(url)
-    s.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-              b"Content-Length: 999999999\r\n\r\n")
+    s.sendall(post_head("/score", b"Content-Length: 999999999"))
     data, seconds = read_until_closed(s)
     assert data.startswith(b"HTTP/1.1 413") and b"connection: close" in data.lower() and seconds < 2
     s.close()
