@@ -264,8 +264,9 @@ def _build(config: TrainConfig) -> tuple[keras.Model, ModelCard]:
     if start.input_size != config.input_size:
         raise ValueError(f"initial_weights {config.initial_weights} takes {start.input_size} px inputs: "
                          f"set input_size={start.input_size}")
+    model.get_layer("dropout").rate = config.dropout  # the run's dropout, not the file's (read when each step traces)
     notes = f"fine-tuned from {Path(config.initial_weights).name} ({start.fingerprint})"
-    return model, dataclasses.replace(start, metrics={}, training={}, source="", notes=notes)
+    return model, dataclasses.replace(start, metrics={}, training={}, source="", notes=notes, dropout=config.dropout)
 
 
 def head_model(features: int, dropout: float, seed: int, lr: float) -> keras.Model:

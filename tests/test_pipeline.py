@@ -155,20 +155,22 @@ def test_bad_config_from_the_command_line(tmp_path, lively_weights, capsys):
 
 
 def test_failing_notebook_is_named_with_its_cell_and_partial_output_kept(tmp_path):
-    config = parse({"run": "broken", "notebooks": {
-        "01_ava_download_cleanup": {"source": "folder", "local_dir": str(tmp_path / "nowhere")}}})
+    """A failure no config check can foresee: the AVA host is down (a closed port on 127.0.0.1)."""
+    dead = f"http://127.0.0.1:{_closed_port()}"
+    config = parse({"run": "broken", "notebooks": {"01_ava_download_cleanup": {
+        "source": "template", "url_template": dead + "/{id}.jpg", "labels_url": dead + "/AVA.txt",
+        "request_delay": 0.0, "data_dir": str(tmp_path / "data")}}})
     with pytest.raises(pipeline.PipelineError) as failure:
         pipeline.run(config, tmp_path / "reports", echo=lambda line: None)
     message = str(failure.value)
-    # notebook 01 checks its parameters in the cell after papermill's: it stops there, before any work
-    assert "notebook 01_ava_download_cleanup failed in cell 3 (from nima_utils.ava_sources import" in message
-    assert "ValueError" in message and "is not a folder" in message
+    assert "notebook 01_ava_download_cleanup failed in cell 6 (files = fetch_source(" in message
+    assert "DownloadError" in message and "could not get the label file" in message
     out = tmp_path / "reports" / "broken"
     saved = json.loads((out / "pipeline.json").read_text())
-    assert saved["status"] == "failed" and saved["failure"]["cell"] == 3
+    assert saved["status"] == "failed" and saved["failure"]["cell"] == 6
     assert (out / "01_ava_download_cleanup.ipynb").is_file()
-    assert "is not a folder" in (out / "01_ava_download_cleanup.html").read_text()
-    assert "failed in cell 3" in (out / "index.html").read_text()
+    assert "could not get the label file" in (out / "01_ava_download_cleanup.html").read_text()
+    assert "failed in cell 6" in (out / "index.html").read_text()
     assert ">failed<" in (tmp_path / "reports" / "index.html").read_text()
 
 

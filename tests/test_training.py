@@ -296,9 +296,10 @@ def test_paper_schedule_decays_every_ten_epochs():
 
 
 def test_fine_tunes_a_nima_weights_file(demo, tmp_path, tiny_weights):
-    config = tiny_config(demo, tmp_path, initial_weights=str(tiny_weights), head_epochs=2, epochs=1)
+    config = tiny_config(demo, tmp_path, initial_weights=str(tiny_weights), head_epochs=2, epochs=1, dropout=0.3)
     result = train(config, progress=False)
     assert "fine-tuned from tiny.weights.h5" in result.card.notes
+    assert result.card.dropout == 0.3 and result.model.get_layer("dropout").rate == 0.3  # the run's, not the file's
     assert result.card.resize_size == 72 and result.card.input_size == 64
     with pytest.raises(ValueError, match="is a mobilenet model, not vgg16"):
         train(tiny_config(demo, tmp_path, initial_weights=str(tiny_weights), backbone="vgg16", alpha=1.0,
