@@ -81,8 +81,8 @@ def guarded_protocol(header_timeout: float, max_connections: int) -> type[H11Pro
                 self.transport.close()  # stop reading it rather than drain whatever the client still sends
                 return
             super().on_response_complete()
-            if not self.transport.is_closing():
-                self._arm()  # the next request head must come in time
+            if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+                self._arm()  # the next request head must come in time (a pipelined one may be under way)
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()

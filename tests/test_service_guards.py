@@ -164,3 +164,15 @@ def test_open_file_limit_is_raised_for_the_connections():
         assert (fits, soft) == (512, 640)
     else:
         assert fits == max(1, min(512, hard - 128)) and soft == hard
+
+
+def test_keep_alive_and_pipelined_requests_are_still_served(server):
+    url, _ = server
+    s = connect(url)
+    get = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    s.sendall(get + get)  # two requests in one write (pipelined)
+    data, seconds = read_until_closed(s)  # both answered, then the idle connection times out
+    assert data.count(b"HTTP/1.1 200") == 2 and seconds < HEADER_TIMEOUT + 6
+    s.close()
+    with httpx.Client(base_url=url, timeout=10) as http:  # one connection, several requests
+        assert all(http.get("/health").status_code == 200 for _ in range(3))
