@@ -184,6 +184,17 @@ def check_parameters(source: str, archive_urls: object = (), labels_url: str = "
                      limit: int = 0, cache_size: int = 256) -> None:
     """Validate notebook 01's parameters before any download or work: one ValueError naming every
     problem and what to pass instead."""
+    problems = parameter_problems(source, archive_urls, labels_url, test_list_url, url_template, request_delay,
+                                  local_dir, split_scheme, val_share, seed, workers, limit, cache_size)
+    if problems:
+        raise ValueError("notebook 01 parameters: " + "; ".join(problems))
+
+
+def parameter_problems(source: str, archive_urls: object = (), labels_url: str = "", test_list_url: str = "",
+                       url_template: str = "", request_delay: float = 1.0, local_dir: str = "",
+                       split_scheme: str = "official", val_share: float = 0.1, seed: int = 0, workers: int = 2,
+                       limit: int = 0, cache_size: int = 256) -> list[str]:
+    """Every problem with notebook 01's parameters, as sentences (empty: all good)."""
     problems: list[str] = []
     if source not in SOURCES:
         problems.append(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
@@ -218,5 +229,4 @@ def check_parameters(source: str, archive_urls: object = (), labels_url: str = "
             why = _images_missing(Path(local_dir), limit)
             if why:
                 problems.append(f"local_dir: {why}")
-    if problems:
-        raise ValueError("notebook 01 parameters: " + "; ".join(problems))
+    return problems

@@ -29,11 +29,18 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 log = logging.getLogger("uvicorn.error")
 
 
-def _raw_response(status: int, reason: str, detail: str) -> bytes:
+def _closing_answer(detail: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """Headers and body of a short JSON error after which the connection is closed."""
     body = json.dumps({"detail": detail}).encode()
-    head = (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
-            "connection: close\r\n\r\n")
-    return head.encode() + body
+    return [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close")], body
+
+
+def _raw_response(status: int, reason: str, detail: str) -> bytes:
+    """`_closing_answer` as bytes on the wire, for answers sent before any request reached the app."""
+    headers, body = _closing_answer(detail)
+    head = b"".join(b"%s: %s\r\n" % pair for pair in headers)
+    return b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, reason.encode(), head) + body
 
 
 def guarded_protocol(header_timeout: float, max_connections: int) -> type[H11Protocol]:
@@ -112,9 +119,7 @@ class BodyGuard:
 
     @staticmethod
     async def _answer(send: Any, status: int, detail: str) -> None:
-        body = json.dumps({"detail": detail}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                   (b"connection", b"close")]
+        headers, body = _closing_answer(detail)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -195,11 +195,8 @@ def value_problems(config: PipelineConfig) -> list[str]:
 
     problems: list[str] = []
     p01 = full("01_ava_download_cleanup")
-    try:
-        ava_sources.check_parameters(**{k: v for k, v in p01.items() if k not in ("data_dir", "report_dir")})
-    except ValueError as exc:
-        problems += [f"notebooks.01_ava_download_cleanup: {p}"
-                     for p in str(exc).removeprefix("notebook 01 parameters: ").split("; ")]
+    problems += [f"notebooks.01_ava_download_cleanup: {p}" for p in ava_sources.parameter_problems(
+        **{k: v for k, v in p01.items() if k not in ("data_dir", "report_dir")})]
     if "02_train" in config.notebooks:
         fields = {f.name for f in dataclasses.fields(TrainConfig)}
         for variant in config.variants():

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -262,8 +263,6 @@ def create_app(config: ServiceConfig | None = None, engine: Engine | None = None
 def serve(app: FastAPI, limits: Limits, host: str, port: int, log_level: str = "info") -> None:
     """Run `app` with uvicorn behind the connection guards, after raising the open-file limit so that
     `limits.max_connections` sockets fit (fewer are allowed, with a warning, where they cannot)."""
-    import sys
-
     import uvicorn
 
     from nima_utils.http_guards import guarded_protocol, raise_file_limit
