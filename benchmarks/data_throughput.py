@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.score_throughput import make_jpegs
-from nima_utils.cache import build_cache, cache_dataset, originals_dataset
-from nima_utils.cleanup import clean_labels
+from nima_utils.data.cache import build_cache, cache_dataset, originals_dataset
+from nima_utils.data.cleanup import clean_labels
 
 
 def epoch_rate(dataset) -> float:

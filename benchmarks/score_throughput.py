@@ -21,13 +21,13 @@ import keras
 import numpy as np
 from PIL import Image
 
-from nima_utils.engine import load_engine
+from nima_utils.data.sample_images import sample_photos
 from nima_utils.images import preprocess
-from nima_utils.model import build_from_card
-from nima_utils.model_card import community_card
-from nima_utils.sample_images import sample_photos
+from nima_utils.model.card import community_card
+from nima_utils.model.engine import load_engine
+from nima_utils.model.network import build_from_card
+from nima_utils.model.weights import WeightsError, default_weights, save_nima
 from nima_utils.scoring import prepare, score_images
-from nima_utils.weights import WeightsError, default_weights, save_nima
 
 
 def make_jpegs(folder: Path, n: int, seed: int = 0) -> list[Path]:

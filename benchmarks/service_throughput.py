@@ -22,7 +22,7 @@ import httpx
 import numpy as np
 
 from benchmarks.score_throughput import bench_weights, make_jpegs
-from nima_utils.engine import export_tflite, load_engine
+from nima_utils.model.engine import export_tflite, load_engine
 from nima_utils.scoring import prepare, score_images
 from tests.server_process import nima_server
 

@@ -35,10 +35,10 @@ AVA_TRAIN_IMAGES = 229_981
 def build(args, frozen: bool = False):
     import keras
 
-    from nima_utils.losses import emd_loss
-    from nima_utils.model import build_nima
-    from nima_utils.train_config import TrainConfig
-    from nima_utils.training import optimizer_for
+    from nima_utils.model.losses import emd_loss
+    from nima_utils.model.network import build_nima
+    from nima_utils.train.config import TrainConfig
+    from nima_utils.train.loop import optimizer_for
 
     model = build_nima(weights=None, alpha=args.alpha, input_size=args.input_size)
     if frozen:
@@ -91,7 +91,7 @@ def head_on_features(model, batches, count: int = 16_384):
     on the frozen base's features, here `count` feature vectors made from the base's real output."""
     import keras
 
-    from nima_utils.training import head_model
+    from nima_utils.train.loop import head_model
 
     base = keras.Model(model.inputs, model.get_layer("dropout").input)
     made = np.asarray(base.predict_on_batch(batches[0][0]), dtype=np.float32)
@@ -115,7 +115,7 @@ def head_epoch_rate(head, features, batch_size: int) -> float:
 def synthetic(args) -> dict:
     import keras
 
-    from nima_utils.distribute import device_name, set_precision
+    from nima_utils.train.distribute import device_name, set_precision
 
     policy = set_precision("auto" if args.mixed_precision else "float32")
     batches = synthetic_batches(args)
@@ -154,7 +154,7 @@ def with_tensorflow(args) -> None:
 
     from benchmarks.data_throughput import epoch_rate
     from benchmarks.score_throughput import make_jpegs
-    from nima_utils.cache import build_cache, originals_training_dataset, training_dataset
+    from nima_utils.data.cache import build_cache, originals_training_dataset, training_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -117,8 +117,8 @@ def _check_out_not_input(out: str, inputs: list[Path]) -> None:
 def cmd_score(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from nima_utils.engine import load_engine
     from nima_utils.images import scan_images
+    from nima_utils.model.engine import load_engine
     from nima_utils.scoring import ResultWriter, ScoreResult, results_file, score_images, shown_path
 
     _check_inputs(args.paths)
@@ -158,8 +158,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    from nima_utils import weights
-    from nima_utils.download import DownloadError
+    from nima_utils.data.download import DownloadError
+    from nima_utils.model import weights
     from nima_utils.paths import weights_dir
 
     folder = args.dir or weights_dir()
@@ -183,8 +183,8 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from nima_utils.engine import export_tflite
-    from nima_utils.weights import default_weights
+    from nima_utils.model.engine import export_tflite
+    from nima_utils.model.weights import default_weights
 
     out = export_tflite(args.weights or default_weights(), args.out)
     print(f"LiteRT model written: {out} (model card {out.with_suffix('').name}.card.json)")
@@ -192,8 +192,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from nima_utils.engine import load_engine
-    from nima_utils.service import Limits, ServiceConfig, create_app, serve
+    from nima_utils.model.engine import load_engine
+    from nima_utils.serve.app import Limits, ServiceConfig, create_app, serve
 
     mib = 1 << 20
     limits = Limits(max_file_bytes=int(args.max_file_mb * mib), max_request_bytes=int(args.max_request_mb * mib),
@@ -265,7 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(func=cmd_serve)
 
-    from nima_utils import pipeline_cli, train_cli
+    from nima_utils.pipeline import cli as pipeline_cli
+    from nima_utils.train import cli as train_cli
 
     train_cli.add_parser(sub)
     pipeline_cli.add_parser(sub)
@@ -276,10 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `nima`: user errors are one clear line on stderr and exit status 2."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
-    from nima_utils.download import DownloadError
-    from nima_utils.pipeline import PipelineError
-    from nima_utils.prerequisites import MissingWeightsError
-    from nima_utils.weights import WeightsError
+    from nima_utils.data.download import DownloadError
+    from nima_utils.model.weights import WeightsError
+    from nima_utils.pipeline.prerequisites import MissingWeightsError
+    from nima_utils.pipeline.run import PipelineError
 
     try:
         return args.func(args)

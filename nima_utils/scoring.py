@@ -15,9 +15,9 @@ from typing import IO, Any
 
 import numpy as np
 
-from nima_utils.engine import Engine
 from nima_utils.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, model_view, preprocess
-from nima_utils.metrics import mean_score, std_score
+from nima_utils.model.engine import Engine
+from nima_utils.model.metrics import mean_score, std_score
 
 DEFAULT_THRESHOLD = 5.1
 """The service's accept/reject cut on the mean score (the paper's binary split uses 5.0)."""

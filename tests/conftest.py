@@ -38,7 +38,7 @@ def imagenet_cache() -> Path:
 
 @pytest.fixture(scope="session")
 def idealo_engine(idealo_weights):
-    from nima_utils.engine import KerasEngine
+    from nima_utils.model.engine import KerasEngine
 
     return KerasEngine(idealo_weights)
 
@@ -46,9 +46,9 @@ def idealo_engine(idealo_weights):
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory) -> Path:
     """A small randomly initialised NIMA (alpha 0.25, 64 px) saved with its card: fast to run."""
-    from nima_utils.model import build_from_card
-    from nima_utils.model_card import ModelCard
-    from nima_utils.weights import save_nima
+    from nima_utils.model.card import ModelCard
+    from nima_utils.model.network import build_from_card
+    from nima_utils.model.weights import save_nima
 
     card = ModelCard(alpha=0.25, input_size=64, resize="bilinear", training_data="none (random init, tests)")
     path = tmp_path_factory.mktemp("weights") / "tiny.weights.h5"
@@ -64,7 +64,7 @@ def lively_weights(tiny_weights, tmp_path_factory) -> Path:
     import numpy as np
 
     from nima_utils.images import model_view, preprocess
-    from nima_utils.weights import load_nima, save_nima
+    from nima_utils.model.weights import load_nima, save_nima
     from tests.image_corpus import photo
 
     model, card = load_nima(tiny_weights)

@@ -68,12 +68,12 @@ def test_command_line_has_no_traceback(corpus, tiny_weights, tmp_path):
 
 def no_model_load(monkeypatch):
     """Usage errors must be found before the (slow) model load."""
-    import nima_utils.engine
+    import nima_utils.model.engine
 
     def refuse(*args, **kwargs):
         raise AssertionError("the model was loaded before a usage error was reported")
 
-    monkeypatch.setattr(nima_utils.engine, "load_engine", refuse)
+    monkeypatch.setattr(nima_utils.model.engine, "load_engine", refuse)
 
 
 def one_line(err):

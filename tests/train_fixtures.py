@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nima_utils.ava import read_image_list, read_labels
-from nima_utils.ava_sources import fetch_demo
-from nima_utils.cache import build_cache
-from nima_utils.cleanup import clean_labels
-from nima_utils.splits import make_split, write_split
+from nima_utils.data.ava import read_image_list, read_labels
+from nima_utils.data.cache import build_cache
+from nima_utils.data.cleanup import clean_labels
+from nima_utils.data.sources import fetch_demo
+from nima_utils.data.splits import make_split, write_split
 
 
 def demo_training_data(root: Path, cache_size: int = 72) -> dict[str, Path]:

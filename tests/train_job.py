@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from nima_utils.training import TrainConfig, train
+from nima_utils.train.loop import TrainConfig, train
 
 
 def digest(variables) -> str:

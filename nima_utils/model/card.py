@@ -1,0 +1,153 @@
+"""Model cards: the JSON sidecar that says how a NIMA weights file must be fed and what it is.
+
+Scoring reads the card, so a model is always given the input it was trained on. A weights file
+without a card is taken to be in the community layout (idealo's and titu1994's Keras 2 files).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+CARD_VERSION = 1
+BACKBONES = ("mobilenet", "mobilenet_v2", "vgg16", "inception_v3")
+"""Backbone names a card may give (the builders live in nima_utils.model.network)."""
+RESIZE_METHODS = ("nearest", "bilinear", "bicubic", "lanczos")
+PREPROCESSING = ("mobilenet", "mobilenet_v2", "inception_v3", "vgg16")
+"""Pixel scaling by backbone: the first three map to [-1, 1], vgg16 is Caffe-style BGR minus the ImageNet mean."""
+PADDINGS = ("same", "symmetric")
+MAX_SIZE = 4096
+
+
+class ModelCardError(ValueError):
+    """A model card that cannot be used: not JSON, or a field of the wrong type or an insane value.
+    The one-line message names the card (file) and the field."""
+
+    def __init__(self, problem: str, where: str = "model card") -> None:
+        super().__init__(f"{where}: {problem}")
+        self.problem = problem
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check(ok: bool, field: str, expected: str, value: Any) -> None:
+    if not ok:
+        raise ModelCardError(f"field {field} must be {expected}, got {_shown(value)}")
+
+
+@dataclasses.dataclass
+class ModelCard:
+    """What a NIMA weights file is and how to feed it."""
+
+    backbone: str = "mobilenet"
+    alpha: float = 1.0
+    input_size: int = 224
+    resize: str = "nearest"
+    resize_size: int | None = None
+    """None: squash straight to input_size (community files). N: resize to NxN, then centre-crop
+    input_size, the evaluation view of training on random crops of an NxN cache."""
+    preprocessing: str = "mobilenet"
+    padding: str = "same"
+    dropout: float = 0.75
+    training_data: str = "unknown"
+    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    training: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """How a project-trained model was made: data and split, schedule and rates, epochs, best epoch,
+    wall time, images/s, backend, device, versions, seed. Empty for community files."""
+    source: str = ""
+    license: str = ""
+    fingerprint: str = ""
+    notes: str = ""
+    card_version: int = CARD_VERSION
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field's type and range; a `ModelCardError` names the first bad field."""
+        _check(isinstance(self.backbone, str) and self.backbone in BACKBONES, "backbone",
+               f"one of {', '.join(BACKBONES)}", self.backbone)
+        _check(_number(self.alpha) and 0 < self.alpha <= 2, "alpha", "a number in (0, 2]", self.alpha)
+        _check(isinstance(self.input_size, int) and not isinstance(self.input_size, bool)
+               and 32 <= self.input_size <= MAX_SIZE, "input_size", f"a whole number from 32 to {MAX_SIZE}",
+               self.input_size)
+        _check(self.resize_size is None or (isinstance(self.resize_size, int) and not isinstance(self.resize_size, bool)
+               and self.input_size <= self.resize_size <= MAX_SIZE), "resize_size",
+               f"null or a whole number from input_size ({self.input_size}) to {MAX_SIZE}", self.resize_size)
+        for name, allowed in (("resize", RESIZE_METHODS), ("preprocessing", PREPROCESSING), ("padding", PADDINGS)):
+            value = getattr(self, name)
+            _check(isinstance(value, str) and value in allowed, name, f"one of {', '.join(allowed)}", value)
+        _check(_number(self.dropout) and 0 <= self.dropout < 1, "dropout", "a number in [0, 1)", self.dropout)
+        for name in ("metrics", "training"):
+            _check(isinstance(getattr(self, name), dict), name, "an object (a JSON dict)", getattr(self, name))
+        for name in ("training_data", "source", "license", "fingerprint", "notes"):
+            _check(isinstance(getattr(self, name), str), name, "a string", getattr(self, name))
+        _check(isinstance(self.card_version, int) and not isinstance(self.card_version, bool)
+               and 1 <= self.card_version <= CARD_VERSION, "card_version",
+               f"at most {CARD_VERSION} (a newer card needs a newer NIMA Lab)", self.card_version)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelCard:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def community_card(padding: str = "symmetric") -> ModelCard:
+    """The layout of card-less community files: MobileNet 224, nearest resize, MobileNet scaling."""
+    return ModelCard(
+        padding=padding,
+        training_data="AVA (community weights; split unknown)",
+        notes="No model card found: assumed the community layout (MobileNet, 224x224, "
+        "nearest-neighbour resize, mobilenet preprocess_input).",
+    )
+
+
+def card_path(weights: str | Path) -> Path:
+    """The sidecar of a weights file: `x.weights.h5` / `x.hdf5` / `x.tflite` -> `x.card.json`."""
+    p = Path(weights)
+    name = p.name
+    for suffix in (".weights.h5", ".hdf5", ".h5", ".keras", ".tflite"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return p.with_name(name + ".card.json")
+
+
+def read_card(weights: str | Path) -> ModelCard | None:
+    """The card beside `weights`, or None when there is none. A bad card raises a one-line
+    `ModelCardError` that names the card file and the field."""
+    path = card_path(weights)
+    if not path.exists():
+        return None
+    where = f"model card {path}"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelCardError(f"not valid JSON ({exc})", where) from None
+    except OSError as exc:
+        raise ModelCardError(f"cannot be read ({exc.strerror or exc})", where) from None
+    if not isinstance(data, dict):
+        raise ModelCardError(f"must hold a JSON object, got {type(data).__name__}", where)
+    try:
+        return ModelCard.from_dict(data)
+    except ModelCardError as exc:
+        raise ModelCardError(exc.problem, where) from None
+
+
+def write_card(weights: str | Path, card: ModelCard) -> Path:
+    """Write the sidecar card of `weights` and return its path."""
+    path = card_path(weights)
+    path.write_text(json.dumps(card.to_dict(), indent=2, sort_keys=True) + "\n")
+    return path

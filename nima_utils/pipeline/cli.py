@@ -1,0 +1,42 @@
+"""`nima pipeline CONFIG.yaml`: notebooks 01 -> 04 from one config into reports/<run>/ (see nima_utils.pipeline.run)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("pipeline", help="run notebooks 01 -> 04 from a YAML config into reports/<run>/",
+                            description="Run notebooks 01 -> 04 with papermill from one YAML config (configs/) "
+                                        "into reports/<run>/: pages, logs, figures, index.html.")
+    parser.add_argument("config", type=Path, help="the YAML config, e.g. configs/demo.yaml")
+    parser.add_argument("--reports", type=Path, help="folder of run folders (default: the project's reports/)")
+    parser.add_argument("--check", action="store_true",
+                        help="check the config, list the weights it needs (present or missing); run and fetch nothing")
+    parser.add_argument("--keras-url", help="where to download Keras' ImageNet weights from (a mirror of "
+                                            "storage.googleapis.com/tensorflow/keras-applications/)")
+    parser.add_argument("--idealo-url", help="where to download idealo's NIMA weights from (as nima weights --url)")
+    parser.set_defaults(func=cmd_pipeline)
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    from nima_utils.pipeline import config as pipeline_config
+    from nima_utils.pipeline import prerequisites
+    from nima_utils.pipeline import run as pipeline
+
+    missing = [m for m in ("papermill", "nbconvert") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ValueError(f"needs {' and '.join(missing)} (the dev extra): pip install -e '.[cpu,dev]' or make setup")
+    config = pipeline_config.load(args.config)
+    urls = {k: v for k, v in (("keras_base_url", args.keras_url), ("idealo_url", args.idealo_url)) if v}
+    if args.check:
+        print(f"{args.config}: ok, {len(config.variants())} training variant(s); weights it needs:")
+        for item in prerequisites.needed(config, **urls):
+            state = "present" if prerequisites.present(item) else f"missing, will be fetched from {item.url}"
+            print(f"  {item.what}: {state}")
+        return 0
+    pipeline.run(config, args.reports, **urls)
+    return 0

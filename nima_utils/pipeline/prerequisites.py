@@ -1,0 +1,106 @@
+"""Weights a pipeline run needs that must be downloaded, checked before any notebook runs: fetched
+when online; when offline, one message naming each missing file, its URL and where to put it."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from nima_utils.pipeline.config import PipelineConfig, notebook_parameters
+
+KERAS_BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+
+class MissingWeightsError(RuntimeError):
+    """Weights the run needs are missing and could not be downloaded."""
+
+
+@dataclasses.dataclass
+class Needed:
+    what: str
+    path: Path
+    url: str
+    put_it: str
+    idealo: bool = False
+
+
+def keras_models_dir() -> Path:
+    """Where Keras looks for (and caches) ImageNet weights: $KERAS_HOME/models, else ~/.keras/models."""
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "models"
+
+
+def imagenet_file(backbone: str, alpha: float, input_size: int) -> str:
+    """The file name `keras.applications.<backbone>(weights="imagenet", include_top=False)` looks for."""
+    if backbone == "mobilenet":
+        rows = input_size if input_size in (128, 160, 192, 224) else 224
+        alpha_text = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0"}.get(alpha, "2_5")
+        return f"mobilenet/mobilenet_{alpha_text}_{rows}_tf_no_top.h5"
+    if backbone == "mobilenet_v2":
+        rows = input_size if input_size in (96, 128, 160, 192, 224) else 224
+        return f"mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}_no_top.h5"
+    if backbone == "vgg16":
+        return "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    return "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+def needed(config: PipelineConfig, keras_base_url: str = KERAS_BASE_URL,
+           idealo_url: str | None = None) -> list[Needed]:
+    """What the run will download if absent: ImageNet backbones that training starts from, and idealo's
+    NIMA when notebook 04 studies its default weights (idealo's are what it prefers)."""
+    from nima_utils.model.weights import IDEALO_FILENAME, IDEALO_URL
+    from nima_utils.paths import weights_dir
+
+    out: dict[Path, Needed] = {}
+    train = config.notebooks.get("02_train")
+    if train is not None:
+        defaults = {k: v["default"] for k, v in notebook_parameters("02_train").items()}
+        for variant in config.variants():
+            p = {**defaults, **train, **variant.overrides}
+            if p["initial_weights"] != "imagenet":
+                continue
+            remote = imagenet_file(p["backbone"], float(p["alpha"]), int(p["input_size"]))
+            path = keras_models_dir() / Path(remote).name
+            out[path] = Needed(f"Keras' ImageNet {p['backbone']} ({Path(remote).name})", path,
+                               keras_base_url + remote, f"KERAS_HOME/models/ (here: {path.parent}/)")
+    study = config.notebooks.get("04_sensitivity")
+    if study is not None and not study.get("weights"):
+        path = weights_dir() / IDEALO_FILENAME
+        out[path] = Needed(f"idealo's NIMA ({IDEALO_FILENAME}, what notebook 04 studies by default)", path,
+                           idealo_url or IDEALO_URL,
+                           f"weights/ (here: {path.parent}/; any name) or `nima weights --url MIRROR`", idealo=True)
+    return list(out.values())
+
+
+def present(item: Needed) -> bool:
+    from nima_utils.model.weights import find_idealo
+
+    return find_idealo(item.path.parent) is not None if item.idealo else item.path.is_file()
+
+
+def ensure(items: list[Needed], echo: Callable[[str], None] = print) -> None:
+    """Fetch every missing item (idealo's file, when present, is verified by fingerprint as `nima weights
+    --if-missing` does, and fetched again if damaged); raise `MissingWeightsError` naming each not fetched."""
+    from nima_utils.data.download import DownloadError, download_file
+    from nima_utils.model.weights import WeightsError, ensure_idealo
+
+    failed = []
+    for item in items:
+        if present(item) and not item.idealo:
+            continue
+        if not present(item):
+            echo(f"downloading {item.what} from {item.url}")
+        try:
+            if item.idealo:
+                ensure_idealo(item.path.parent, url=item.url, progress=False)
+            else:
+                item.path.parent.mkdir(parents=True, exist_ok=True)
+                download_file(item.url, item.path, retries=2, timeout=30.0, progress=False)
+        except (DownloadError, WeightsError, OSError) as exc:
+            failed.append((item, str(exc)))
+    if failed:
+        lines = [f"- {item.what}: missing ({why})\n    from:   {item.url}\n    put it: {item.put_it}"
+                 for item, why in failed]
+        raise MissingWeightsError("weights this run needs are missing and could not be downloaded:\n"
+                                  + "\n".join(lines))

@@ -1,0 +1,188 @@
+"""`nima pipeline CONFIG.yaml`: notebooks 01 -> 04 as papermill jobs from one config, into
+reports/<run>/ (executed notebooks, readable HTML pages, logs, figures, pipeline.json, index.html).
+
+With a grid, every variant trains (02) and is evaluated (03) under its own run name; 04 runs once."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from nima_utils.paths import reports_dir
+from nima_utils.pipeline import report as pipeline_report
+from nima_utils.pipeline.config import NOTEBOOK_DIR, PipelineConfig
+from nima_utils.pipeline.html import export_html, write_log
+
+RESULT_FILE = "pipeline.json"
+
+
+class PipelineError(RuntimeError):
+    """A notebook failed: the message names it, the cell and the error; the partial output is kept."""
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    """Send this process's (and so the kernel's) stderr file descriptor to `path` while running:
+    TensorFlow's C++ log lines go to the log, not the terminal."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "wb") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _failure(exc: Any, notebook: str) -> dict[str, Any]:
+    """What a PapermillExecutionError says: the cell (index in the output notebook), its first line, the error."""
+    source = (getattr(exc, "source", "") or "").strip().splitlines()
+    return {"notebook": notebook, "cell": getattr(exc, "cell_index", None),
+            "line": source[0] if source else "", "error": f"{getattr(exc, 'ename', type(exc).__name__)}: "
+                                                          f"{getattr(exc, 'evalue', exc)}"}
+
+
+class Runner:
+    """Runs one config's notebooks in order, recording each step in pipeline.json as it goes."""
+
+    def __init__(self, config: PipelineConfig, root: Path, echo: Callable[[str], None]) -> None:
+        self.config, self.echo = config, echo
+        self.out = root / config.run
+        self.total = sum(1 + (len(config.variants()) - 1) * (n in ("02_train", "03_evaluate"))
+                         for n in config.notebooks)
+        self.result: dict[str, Any] = {
+            "run": config.run, "description": config.description, "status": "running",
+            "config": str(config.path) if config.path else None, "config_text": config.text,
+            "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "provenance": pipeline_report.provenance(), "steps": [], "variants": [], "failure": None,
+        }
+
+    def prepare(self) -> None:
+        """An empty run folder: a previous run of the same name is replaced; a foreign folder is refused."""
+        if self.out.exists() and any(self.out.iterdir()) and not (self.out / RESULT_FILE).exists():
+            raise ValueError(f"{self.out} exists and is not a pipeline run's folder (no {RESULT_FILE}); "
+                             "choose another run name or move it")
+        shutil.rmtree(self.out, ignore_errors=True)
+        (self.out / "logs").mkdir(parents=True)
+
+    def step(self, notebook: str, parameters: dict[str, Any], variant: str = "") -> dict[str, Any]:
+        """Run one notebook; returns its summary.json. Raises `PipelineError` if it fails."""
+        import papermill as pm
+
+        folder = self.out / variant if variant else self.out
+        page = folder / f"{notebook}.ipynb"
+        report_dir = folder / notebook
+        log = self.out / "logs" / (f"{variant}__{notebook}.log" if variant else f"{notebook}.log")
+        folder.mkdir(parents=True, exist_ok=True)
+        parameters = {**parameters, "report_dir": str(report_dir.resolve())}
+        done = len(self.result["steps"]) + 1
+        label = f"{notebook}" + (f" [{variant}]" if variant else "")
+        self.echo(f"[{done}/{self.total}] {label} ...")
+        record = {"notebook": notebook, "variant": variant, "parameters": parameters, "status": "running",
+                  "ipynb": str(page.relative_to(self.out)),
+                  "html": str(page.with_suffix(".html").relative_to(self.out)),
+                  "log": str(log.relative_to(self.out)), "report_dir": str(report_dir.relative_to(self.out))}
+        self.result["steps"].append(record)
+        start = time.monotonic()
+        error = None
+        with tempfile.TemporaryDirectory() as tmp:
+            kernel_log = Path(tmp) / "stderr.log"
+            try:
+                with _stderr_to(kernel_log):
+                    pm.execute_notebook(str(NOTEBOOK_DIR / f"{notebook}.ipynb"), str(page), parameters=parameters,
+                                        cwd=str(NOTEBOOK_DIR), kernel_name="python3", progress_bar=False,
+                                        log_output=False)
+            except pm.PapermillExecutionError as exc:
+                error = _failure(exc, notebook)
+            except Exception as exc:  # the kernel died, papermill could not start it...
+                error = {"notebook": notebook, "cell": None, "line": "", "error": f"{type(exc).__name__}: {exc}"}
+            extra = kernel_log.read_text(errors="replace")
+        record["seconds"] = round(time.monotonic() - start, 1)
+        if page.exists():
+            write_log(page, log, extra)
+            export_html(page)
+        else:
+            log.write_text(extra)
+        summary_path = report_dir / "summary.json"
+        if error is None and not summary_path.is_file():
+            error = {"notebook": notebook, "cell": None, "line": "", "error": f"it wrote no {summary_path}"}
+        if error is not None:
+            record["status"], error["html"] = "failed", record["html"]
+            self.echo(f"[{done}/{self.total}] {label} FAILED after {record['seconds']:.1f} s")
+            self.fail(error)
+        record["status"] = "ok"
+        record["summary"] = json.loads(summary_path.read_text())
+        self.echo(f"[{done}/{self.total}] {label} ok in {record['seconds']:.1f} s -> "
+                  f"{self.out / record['html']}")
+        self.save()
+        return record["summary"]
+
+    def fail(self, error: dict[str, Any]) -> None:
+        self.result["status"], self.result["failure"] = "failed", error
+        self.finish()
+        where = f"cell {error['cell']} ({error['line']})" if error["cell"] is not None else "before any cell"
+        raise PipelineError(f"notebook {error['notebook']} failed in {where}: {error['error']}\n"
+                            f"partial output kept: {self.out / error['html']} "
+                            f"(log: {self.out / 'logs'})")
+
+    def save(self) -> None:
+        (self.out / RESULT_FILE).write_text(json.dumps(self.result, indent=2, default=str) + "\n")
+
+    def finish(self) -> None:
+        self.result["seconds"] = round(sum(s.get("seconds", 0.0) for s in self.result["steps"]), 1)
+        pipeline_report.write_run(self.out, self.result)
+        self.save()
+        pipeline_report.write_overview(self.out.parent)
+
+    def run(self) -> dict[str, Any]:
+        config = self.config
+        nb = config.notebooks
+        self.step("01_ava_download_cleanup", nb["01_ava_download_cleanup"])
+        data_summary = str((self.out / "01_ava_download_cleanup" / "summary.json").resolve())
+        for variant in config.variants():
+            entry: dict[str, Any] = {"name": variant.name, "overrides": variant.overrides}
+            self.result["variants"].append(entry)
+            if "02_train" in nb:
+                train = {**nb["02_train"], **variant.overrides, "data_summary": data_summary}
+                base = train.get("run_name") or config.run
+                train["run_name"] = f"{base}-{variant.name}" if variant.name else base
+                entry["train"] = self.step("02_train", train, variant.name)
+            if "03_evaluate" in nb:
+                evaluate = {"weights": entry.get("train", {}).get("weights", ""), **nb["03_evaluate"],
+                            "data_summary": data_summary}
+                entry["test"] = self.step("03_evaluate", evaluate, variant.name)
+        if "04_sensitivity" in nb:
+            self.step("04_sensitivity", {**nb["04_sensitivity"], "data_summary": data_summary})
+        self.result["status"] = "ok"
+        self.finish()
+        return self.result
+
+
+def run(config: PipelineConfig, root: str | Path | None = None, check_weights: bool = True,
+        echo: Callable[[str], None] = lambda line: print(line, flush=True), **urls: str) -> dict[str, Any]:
+    """Run a checked config into `root`/<run>/ (default reports/). Returns what pipeline.json holds.
+
+    `urls` (keras_base_url, idealo_url) replace where missing weights are downloaded from."""
+    from nima_utils.pipeline import prerequisites
+
+    root = Path(root) if root else reports_dir()
+    if check_weights:
+        prerequisites.ensure(prerequisites.needed(config, **urls), echo=echo)
+    runner = Runner(config, root, echo)
+    runner.prepare()
+    echo(f"pipeline {config.run}: {runner.total} notebook runs into {runner.out}/")
+    result = runner.run()
+    echo(f"report: {runner.out / 'index.html'} ({result['seconds']:.0f} s of notebooks); "
+         f"all runs: {root / 'index.html'}")
+    return result
