@@ -31,6 +31,19 @@ def reports_dir() -> Path:
     return project_root() / "reports"
 
 
+def project_path(path: str | Path, keep: tuple[str, ...] = ()) -> str:
+    """A notebook's path parameter, taken from the project root when it is relative (not from the
+    kernel's working directory, which is notebooks/ under papermill --cwd notebooks and the pipeline).
+
+    "" stays "" (the notebook's default), as do the words in `keep` that are not paths (e.g. "imagenet");
+    "~" is expanded and an absolute path is kept. A string, as the notebooks' parameters are.
+    """
+    text = str(path)
+    if not text or text in keep:
+        return text
+    return str(project_root() / Path(text).expanduser())
+
+
 def resolve(folder: str | Path, default: Path) -> Path:
     """A notebook parameter that names a folder: "" means the project's default one."""
     return Path(folder) if str(folder) else default

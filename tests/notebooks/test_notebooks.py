@@ -169,3 +169,23 @@ def test_help_lists_every_parameter_with_a_comment(name, count):
     inferred = pm.inspect_notebook(NOTEBOOKS / f"{name}.ipynb")
     assert list(inferred) == assigned and len(assigned) == count
     assert all(p["help"] for p in inferred.values()), [n for n, p in inferred.items() if not p["help"]]
+
+
+def test_03_relative_paths_are_taken_from_the_project_root(demo_summary, tiny_weights, tmp_path, monkeypatch):
+    """The README's command: with --cwd notebooks, `-p weights weights/...` names the project's weights/."""
+    import shutil
+
+    from nima_utils.model.card import card_path
+
+    home = tmp_path / "home"
+    (home / "weights").mkdir(parents=True)
+    for file in (tiny_weights, card_path(tiny_weights)):
+        shutil.copy(file, home / "weights" / file.name)
+    (home / "reports" / "01_ava").mkdir(parents=True)
+    shutil.copy(demo_summary, home / "reports" / "01_ava" / "summary.json")
+    monkeypatch.setenv("NIMA_LAB_HOME", str(home))
+    run("03_evaluate.ipynb", tmp_path, weights="weights/tiny.weights.h5", data_summary="reports/01_ava/summary.json",
+        split="val", bootstrap=0, report_dir="reports/03")  # the smallest split, no intervals: fast
+    summary = json.loads((home / "reports" / "03" / "summary.json").read_text())
+    assert summary["weights"] == str((home / "weights" / "tiny.weights.h5").resolve())
+    assert summary["data_summary"] == str((home / "reports" / "01_ava" / "summary.json").resolve())
