@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 import os
 import re
@@ -85,6 +86,8 @@ class Tracker:
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
             from mlflow.tracking import MlflowClient
 
+            logging.getLogger("mlflow").setLevel(logging.WARNING)  # not its "Creating initial tables..." notes
+
             if self.uri.startswith("sqlite:///"):
                 Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
             self._client = MlflowClient(tracking_uri=self.uri)
@@ -117,6 +120,15 @@ class Tracker:
             self.run_id = run_id
             return True
         return bool(self._call("resuming a run", go))
+
+    def attach(self, run_id: str) -> bool:
+        """Log into an existing run as it is (an evaluation into its finished training run)."""
+        def go() -> bool:
+            if self.client.get_run(run_id).info.lifecycle_stage != "active":
+                return False
+            self.run_id = run_id
+            return True
+        return bool(self._call("finding a run", go))
 
     def params(self, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
@@ -288,7 +300,8 @@ def log_evaluation(weights: Path, result: dict[str, Any], provenance: dict[str, 
         return None
     tracker = Tracker()
     trained = recorded_run(Path(weights).parent, tracker.uri)
-    if not (trained and tracker.resume(trained)):
+    own = not (trained and tracker.attach(trained))
+    if own:
         params = {k: v for k, v in provenance.items() if isinstance(v, str | int | float | bool)}
         tracker.start(experiment_name(EVALUATE_EXPERIMENT), Path(weights).name, params, {"nima.kind": "evaluate"})
     split = provenance.get("split", "test")
@@ -301,7 +314,8 @@ def log_evaluation(weights: Path, result: dict[str, Any], provenance: dict[str, 
                 values[f"{prefix}_{metric}_high"] = entry.get("high")
     tracker.metrics(values)
     tracker.artifacts(sorted(p for p in Path(report_dir).iterdir() if p.is_file()), f"evaluation-{split}")
-    tracker.finish("FINISHED")
+    if own:
+        tracker.finish("FINISHED")
     return tracker.run_id
 
 
