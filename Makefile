@@ -1,13 +1,13 @@
 # NIMA Lab. Every target sets up what it needs: `make test` and `make demo` work on a fresh clone.
 PYTHON ?= python3.11
 VENV   ?= .venv
-EXTRAS ?= cpu,dev
+EXTRAS ?= cpu,dev,track
 comma  := ,
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup test lint demo weights lab bench clean
+.PHONY: setup test lint demo weights lab mlflow bench clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,9 @@ demo: setup
 
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+
+mlflow: setup
+	$(BIN)/python -m nima_utils.tracking ui
 
 bench: setup
 	$(BIN)/python benchmarks/score_throughput.py

@@ -3,6 +3,7 @@ process, and notebook kernels inherit its environment).
 
 - NIMA_LAB_HOME points at a temporary folder, so notebooks run with their defaults (nbval) and
   tests write data, weights and reports there, never into the user's data/, weights/, reports/.
+- MLflow tracking is off (NIMA_TRACKING=off) unless a test switches it on.
 - `../shared` (optional) stages the Keras ImageNet cache as KERAS_HOME, and idealo's weights into
   the temporary weights/ folder, as a user who ran `make weights` would have them.
 """
@@ -26,6 +27,7 @@ if (SHARED / "keras-cache" / "models").is_dir() and "KERAS_HOME" not in os.envir
     os.environ["KERAS_HOME"] = str(_cache)
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("NIMA_TRACKING", "off")  # MLflow tracking is tested where asked (tests/test_tracking.py)
 
 HOME = Path(tempfile.mkdtemp(prefix="nima-lab-home-"))
 for _sub in ("data", "weights", "reports"):

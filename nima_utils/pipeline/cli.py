@@ -17,6 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--keras-url", help="where to download Keras' ImageNet weights from (a mirror of "
                                             "storage.googleapis.com/tensorflow/keras-applications/)")
     parser.add_argument("--idealo-url", help="where to download idealo's NIMA weights from (as nima weights --url)")
+    parser.add_argument("--no-track", dest="track", action="store_false",
+                        help="keep the training and evaluation runs out of MLflow (as the config's track: false)")
     parser.set_defaults(func=cmd_pipeline)
 
 
@@ -38,5 +40,5 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
             state = "present" if prerequisites.present(item) else f"missing, will be fetched from {item.url}"
             print(f"  {item.what}: {state}")
         return 0
-    pipeline.run(config, args.reports, **urls)
+    pipeline.run(config, args.reports, track=args.track, **urls)
     return 0

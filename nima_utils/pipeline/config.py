@@ -13,7 +13,8 @@ from typing import Any
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOKS = ("01_ava_download_cleanup", "02_train", "03_evaluate", "04_sensitivity")
 TOP_KEYS = {"run": "report folder reports/<run>/ (letters, digits, . _ -)", "description": "a line for the index",
-            "notebooks": "a parameter block per notebook to run", "grid": "lists of 02_train parameter values"}
+            "notebooks": "a parameter block per notebook to run", "grid": "lists of 02_train parameter values",
+            "track": "true (default) or false: track training and evaluation runs in MLflow"}
 WIRED = {  # parameters the pipeline sets itself: a config may not
     "01_ava_download_cleanup": ("report_dir",),
     "02_train": ("report_dir", "data_summary"),
@@ -43,6 +44,7 @@ class PipelineConfig:
     grid: dict[str, list[Any]]
     path: Path | None = None
     text: str = ""
+    track: bool = True
 
     def variants(self) -> list[Variant]:
         """The grid's combinations, in the order written (a single unnamed variant without a grid)."""
@@ -141,6 +143,9 @@ def parse(data: Any, path: Path | None = None, text: str = "") -> PipelineConfig
     description = data.get("description", "")
     if not isinstance(description, str):
         problems.append("description must be text")
+    track = data.get("track", True)
+    if not isinstance(track, bool):
+        problems.append(f"track must be true or false, got {str(track)[:40]!r}")
     blocks = data.get("notebooks")
     notebooks: dict[str, dict[str, Any]] = {}
     if not isinstance(blocks, dict) or not blocks:
@@ -174,7 +179,7 @@ def parse(data: Any, path: Path | None = None, text: str = "") -> PipelineConfig
                 checked_grid[key] = checked
     config = PipelineConfig(run=run, description=description, notebooks={n: notebooks[n] for n in NOTEBOOKS
                                                                          if n in notebooks},
-                            grid=checked_grid, path=path, text=text)
+                            grid=checked_grid, path=path, text=text, track=track is not False)
     if not problems:  # the types are right: now the values, as each notebook's first cell would judge them
         problems = value_problems(config)
     if problems:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from nima_utils import tracking
 from nima_utils.paths import reports_dir
 from nima_utils.pipeline import report as pipeline_report
 from nima_utils.pipeline.config import NOTEBOOK_DIR, PipelineConfig
@@ -169,11 +170,41 @@ class Runner:
         return self.result
 
 
+@contextlib.contextmanager
+def _tracking_env(config: PipelineConfig, track: bool) -> Iterator[None]:
+    """The notebooks' kernels inherit this: one MLflow experiment per pipeline run (a run per sweep
+    variant), or no tracking at all."""
+    values = {tracking.EXPERIMENT_ENV: f"pipeline-{config.run}"}
+    if not (track and config.track):
+        values[tracking.TRACKING_ENV] = "off"
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _log_pages(result: dict[str, Any], out: Path) -> None:
+    """Attach the index and a variant's own pages (and the shared ones) to its training run in MLflow."""
+    for variant in result["variants"]:
+        weights = variant.get("train", {}).get("weights")
+        if weights:
+            pages = [out / s["html"] for s in result["steps"] if s["variant"] in ("", variant["name"])]
+            tracking.log_report([Path(weights).parent], [out / "index.html", *pages])
+
+
 def run(config: PipelineConfig, root: str | Path | None = None, check_weights: bool = True,
-        echo: Callable[[str], None] = lambda line: print(line, flush=True), **urls: str) -> dict[str, Any]:
+        echo: Callable[[str], None] = lambda line: print(line, flush=True), track: bool = True,
+        **urls: str) -> dict[str, Any]:
     """Run a checked config into `root`/<run>/ (default reports/). Returns what pipeline.json holds.
 
-    `urls` (keras_base_url, idealo_url) replace where missing weights are downloaded from."""
+    `urls` (keras_base_url, idealo_url) replace where missing weights are downloaded from; `track`
+    False (or the config's `track: false`) keeps the runs out of MLflow."""
     from nima_utils.pipeline import prerequisites
 
     root = Path(root) if root else reports_dir()
@@ -182,7 +213,9 @@ def run(config: PipelineConfig, root: str | Path | None = None, check_weights: b
     runner = Runner(config, root, echo)
     runner.prepare()
     echo(f"pipeline {config.run}: {runner.total} notebook runs into {runner.out}/")
-    result = runner.run()
+    with _tracking_env(config, track):
+        result = runner.run()
+        _log_pages(result, runner.out)
     echo(f"report: {runner.out / 'index.html'} ({result['seconds']:.0f} s of notebooks); "
          f"all runs: {root / 'index.html'}")
     return result

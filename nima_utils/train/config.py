@@ -55,6 +55,10 @@ class TrainConfig:
     overwrite: bool = False
     """Replace a finished run of the same name (otherwise refused, so no trained model is lost)."""
     precision: str = "auto"
+    track: bool = True
+    """Track the run in MLflow (the project's mlruns/ or MLFLOW_TRACKING_URI); NIMA_TRACKING=off also stops it."""
+    experiment: str = ""
+    """MLflow experiment of the run: "" = $NIMA_EXPERIMENT, else nima-train."""
 
     def rates(self) -> tuple[float, float]:
         base, head = DEFAULT_RATES.get(self.schedule, (None, None))

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from nima_utils import __version__
+from nima_utils import __version__, tracking
 from nima_utils.model.card import ModelCard
 from nima_utils.model.losses import emd_loss
 from nima_utils.model.network import BACKBONES, HEAD_LAYERS, build_nima
@@ -36,7 +36,7 @@ from nima_utils.train.distribute import Placement, placement, prebuild
 __all__ = ["RUN_FILE", "SCHEDULES", "TrainConfig", "TrainResult", "optimizer_for", "train", "validation_report"]
 
 RUN_FILE = "nima.weights.h5"
-_FINGERPRINT_FIELDS = ("epochs", "patience", "overwrite")
+_FINGERPRINT_FIELDS = ("epochs", "patience", "overwrite", "track", "experiment")
 """Config fields a resumed run may change (the rest must match the interrupted run)."""
 
 
@@ -326,6 +326,7 @@ def _head_phase(run: _Run, model: keras.Model, progress: bool, on_epoch: Callabl
     run.record(row, model)
 
 
+@tracking.tracked
 def train(config: TrainConfig, progress: bool = True,
           on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
     """Train a NIMA model as `config` says; resumes an interrupted run of the same name and settings."""
@@ -360,7 +361,7 @@ def train(config: TrainConfig, progress: bool = True,
         elif config.schedule == "two-phase" and config.head_epochs:
             _head_phase(run, model, progress, on_epoch)
             run.checkpoint(model, 0)
-        callbacks = [_RunState(run)]
+        callbacks = [_RunState(run), *(tracking.keras_callbacks(config, run.dir) if place.chief else [])]
         if on_epoch:
             callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: on_epoch(run.state["history"][-1])))
         first = run.state["epochs_done"]

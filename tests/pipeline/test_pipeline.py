@@ -3,6 +3,7 @@ index, configs refused whole before any work, a failing notebook named with its 
 named offline, and the pages in headless Chromium. Everything is written under tmp_path."""
 
 import ast
+import importlib.util
 import json
 import shutil
 import socket
@@ -43,7 +44,10 @@ def sweep(tmp_path_factory, lively_weights):
     tmp = tmp_path_factory.mktemp("pipeline")
     config = parse(tiny_config(tmp, lively_weights, grid={"head_phase_lr": ["3.0e-3", 1.0e-2]}))
     lines: list[str] = []
-    result = pipeline.run(config, tmp / "reports", echo=lines.append)
+    with pytest.MonkeyPatch.context() as env:  # tracked in an MLflow store of its own (when MLflow is installed)
+        env.setenv("NIMA_TRACKING", "on" if importlib.util.find_spec("mlflow") else "off")
+        env.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}")
+        result = pipeline.run(config, tmp / "reports", echo=lines.append)
     return tmp / "reports", result, lines
 
 
@@ -83,6 +87,24 @@ def test_pipeline_writes_pages_index_and_metrics(sweep):
     assert "01_ava_download_cleanup__label_stats.png" in figures and "04_sensitivity__contrast.png" in figures
     overview = (reports / "index.html").read_text()
     assert 'href="tiny/index.html"' in overview and ">ok<" in overview
+
+
+def test_sweep_is_one_mlflow_experiment_with_a_run_per_variant(sweep):
+    pytest.importorskip("mlflow", reason="MLflow is in the track extra (make setup installs it)")
+    from mlflow.tracking import MlflowClient
+
+    reports, result, _ = sweep
+    client = MlflowClient(f"sqlite:///{reports.parent / 'mlruns' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("pipeline-tiny")
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    assert set(runs) == {v["train"]["run"] for v in result["variants"]}
+    for variant in result["variants"]:
+        run = runs[variant["train"]["run"]]
+        assert run.info.status == "FINISHED"
+        assert run.data.params["head_phase_lr"] == str(variant["overrides"]["head_phase_lr"])
+        assert run.data.metrics["test_emd"] == pytest.approx(variant["test"]["metrics"]["model"]["emd"]["value"])
+        pages = {a.path for a in client.list_artifacts(run.info.run_id, "report")}
+        assert {"report/index.html", "report/02_train.html", "report/03_evaluate.html"} <= pages
 
 
 def test_sweep_compares_variants_in_a_table_and_a_plot(sweep):
