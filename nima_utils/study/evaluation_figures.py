@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from nima_utils.data.cleanup import image_path
 from nima_utils.images import ImageLoadError, load_image
-from nima_utils.study.evaluate import THRESHOLDS
+from nima_utils.model.metrics import THRESHOLDS
 
 
 def _identity(ax: plt.Axes, low: float, high: float) -> None:

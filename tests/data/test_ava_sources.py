@@ -78,6 +78,6 @@ def test_check_parameters_accepts_defaults_and_names_each_problem(tmp_path):
              ({"source": "folder"}, "needs local_dir"),
              ({"source": "folder", "local_dir": str(tmp_path)}, "has no AVA.txt or ava_votes.csv")]
     for parameters, message in cases:
-        with pytest.raises(ValueError, match=r"^notebook 01 parameters: ") as failure:
+        with pytest.raises(ValueError, match=r"^invalid notebook 01 \(data\) parameters:\n  - ") as failure:
             check_parameters(**parameters)
         assert message in str(failure.value), (parameters, failure.value)
