@@ -8,16 +8,10 @@ import json
 from pathlib import Path
 from typing import ClassVar
 
+from nima_utils.data.archives import fetch_archives
 from nima_utils.data.ava import read_labels
 from nima_utils.data.demo import make_demo_dataset
-from nima_utils.data.download import (
-    DownloadError,
-    DownloadJob,
-    DownloadSummary,
-    download_many,
-    fetch_archives,
-    template_jobs,
-)
+from nima_utils.data.download import DownloadError, DownloadJob, DownloadSummary, download_many, template_jobs
 from nima_utils.params import Parameters
 
 SOURCES = ("demo", "archives", "template", "folder")

@@ -12,12 +12,13 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from nima_utils.data.ava import distributions
 from nima_utils.data.cleanup import image_path
 from nima_utils.data.splits import SPLITS
 from nima_utils.data.summary import DataSummary, read_data_summary
 from nima_utils.model.card import ModelCard
 from nima_utils.model.engine import Engine
-from nima_utils.model.metrics import emd, mean_score, normalize, std_score
+from nima_utils.model.metrics import emd, mean_score, std_score
 from nima_utils.params import Parameters
 from nima_utils.scoring import score_images
 
@@ -36,11 +37,6 @@ def read_labels(csv: str | Path) -> pd.DataFrame:
     if missing:
         raise ValueError(f"{csv} lacks the columns {sorted(missing)}")
     return table
-
-
-def true_distributions(table: pd.DataFrame) -> np.ndarray:
-    """Vote counts c1..c10 -> the human score distributions (N, 10)."""
-    return normalize(table[[f"c{i}" for i in range(1, 11)]].to_numpy(np.float64).reshape(-1, 10))
 
 
 @dataclasses.dataclass
@@ -160,7 +156,7 @@ def predict_images(table: pd.DataFrame, images_dir: str | Path, engine: Engine, 
     """Score the original images of a split, each decoded and resized as the engine's card prescribes."""
     start = time.monotonic()
     ids = [str(i) for i in table["image_id"]]
-    true = true_distributions(table)
+    true = distributions(table)
     paths = [image_path(images_dir, i) for i in ids]
     keep, probs, failed = [], [], {}
     for k, result in enumerate(score_images(paths, engine, batch_size=batch_size)):
@@ -192,7 +188,7 @@ def predict_cache(table: pd.DataFrame, cache_dir: str | Path, split: str, engine
     keep = [k for k, i in enumerate(ids) if i in got]
     failed = {i: "not in the training cache" for i in ids if i not in got}
     probs = np.array([got[ids[k]] for k in keep]).reshape(-1, 10)
-    return _finish([ids[k] for k in keep], probs, true_distributions(table)[keep], failed, "cache", start)
+    return _finish([ids[k] for k in keep], probs, distributions(table)[keep], failed, "cache", start)
 
 
 def _finish(ids: list[str], pred: np.ndarray, true: np.ndarray, failed: dict[str, str], inputs: str,

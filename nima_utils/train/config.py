@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any, ClassVar
 
+from nima_utils.model.backbones import BACKBONES
 from nima_utils.params import Parameters
 
 SCHEDULES = {
@@ -83,8 +84,6 @@ class TrainConfig(Parameters):
             found.append(f"run_name must be a plain name (letters, digits, - _ .), got {self.run_name!r}")
         if self.schedule not in SCHEDULES:
             found.append(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        from nima_utils.model.network import BACKBONES
-
         if self.backbone not in BACKBONES:
             found.append(f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}")
         else:

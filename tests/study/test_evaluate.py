@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nima_utils.data.ava import distributions
 from nima_utils.data.cache import build_cache
 from nima_utils.data.summary import read_data_summary
 from nima_utils.model import metrics
@@ -210,7 +211,7 @@ def test_predict_images_feeds_what_the_card_prescribes_and_reports_failures(smal
     assert list(pred.failed) == ["006"]
     expected = [prepare(images / f"{k:03d}.jpg", engine) for k in range(6)]
     np.testing.assert_array_equal(np.stack(engine.seen), np.stack(expected))
-    np.testing.assert_allclose(pred.true, evaluate.true_distributions(table)[:6])
+    np.testing.assert_allclose(pred.true, distributions(table)[:6])
     frame = pred.frame()
     assert list(frame.columns[:6]) == ["image_id", "pred_mean", "pred_std", "true_mean", "true_std", "emd"]
     assert list(frame.columns[6:]) == [f"p{i}" for i in range(1, 11)]
