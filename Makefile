@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup test lint demo weights lab bench clean
+.PHONY: setup test test-fast lint demo weights lab bench clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,10 @@ lint: setup
 
 test: setup lint
 	$(BIN)/pytest --nbval-lax tests notebooks
+
+# The inner loop: lint and every test but the notebook, browser and slowest ones (markers in pyproject.toml)
+test-fast: setup lint
+	$(BIN)/pytest -m "not notebook and not browser and not slow" tests
 
 weights: setup
 	$(BIN)/nima weights

@@ -49,6 +49,7 @@ def test_unknown_source_and_missing_parameters(tmp_path):
         fetch_source("archives", tmp_path)
 
 
+@pytest.mark.notebook
 def test_folder_source_on_real_ava_photos_through_notebook(ava_dir, tmp_path):
     folder = tmp_path / "AVA_dataset"
     shutil.copytree(ava_dir / "images", folder / "images", ignore=shutil.ignore_patterns("*.csv"))

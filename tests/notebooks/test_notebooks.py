@@ -9,6 +9,8 @@ import pytest
 
 from tests.notebook_runner import NOTEBOOKS, run
 
+pytestmark = pytest.mark.notebook
+
 
 @pytest.mark.parametrize(("scheme", "limit"), [("official", 0), ("paper", 200)])
 def test_01_ava_pipeline_on_demo(tmp_path, scheme, limit):

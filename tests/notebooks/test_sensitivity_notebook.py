@@ -11,6 +11,8 @@ from tests import image_corpus
 from tests.conftest import AVA
 from tests.notebook_runner import run
 
+pytestmark = pytest.mark.notebook
+
 
 def test_04_on_the_five_real_ava_photos_with_idealo(tmp_path, idealo_weights):
     report = tmp_path / "report"
