@@ -7,7 +7,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
+<<<<<<< HEAD
 .PHONY: setup test lint demo weights lab mlflow bench clean
+=======
+.PHONY: setup test test-fast lint demo weights lab bench clean
+>>>>>>> 9c7b58c08b154b83ebae17bab48c23e91716cecd
 
 setup: $(STAMP)
 
@@ -23,6 +27,10 @@ lint: setup
 
 test: setup lint
 	$(BIN)/pytest --nbval-lax tests notebooks
+
+# The inner loop: lint and every test but the notebook, browser and slowest ones (markers in pyproject.toml)
+test-fast: setup lint
+	$(BIN)/pytest -m "not notebook and not browser and not slow" tests
 
 weights: setup
 	$(BIN)/nima weights

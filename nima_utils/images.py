@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from nima_utils.model.backbones import IMAGENET_BGR_MEAN, pixel_scaling
+
 FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF")
 """Formats accepted (MPO is the multi-picture JPEG some cameras write)."""
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -206,18 +208,12 @@ def model_view(
     return centre_crop(resize(img, resize_size, method), input_size)
 
 
-IMAGENET_BGR_MEAN = np.array([103.939, 116.779, 123.68], dtype=np.float32)
-
-
 def preprocess(batch: np.ndarray, method: str = "mobilenet") -> np.ndarray:
-    """uint8 RGB -> the backbone's input scaling, as Keras' `preprocess_input` of that backbone:
-    [-1, 1] for MobileNet, MobileNetV2 and Inception; BGR minus the ImageNet mean for VGG16."""
+    """uint8 RGB -> the backbone's input scaling (`model.backbones.PIXEL_SCALING`), as Keras'
+    `preprocess_input` of that backbone: [-1, 1], or BGR minus the ImageNet mean (VGG16)."""
+    scaling = pixel_scaling(method)
     x = np.asarray(batch, dtype=np.float32)
-    if method in ("mobilenet", "mobilenet_v2", "inception_v3"):
-        return x / 127.5 - 1.0
-    if method == "vgg16":
-        return x[..., ::-1] - IMAGENET_BGR_MEAN
-    raise ValueError(f"unknown preprocessing {method!r}")
+    return x / 127.5 - 1.0 if scaling == "tf" else x[..., ::-1] - IMAGENET_BGR_MEAN
 
 
 @dataclasses.dataclass

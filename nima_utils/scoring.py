@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+from PIL import Image
 
 from nima_utils.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, model_view, preprocess
+from nima_utils.model.card import ModelCard
 from nima_utils.model.engine import Engine
 from nima_utils.model.metrics import mean_score, std_score
 
@@ -65,11 +67,15 @@ def merge_results(outcomes: list[tuple[str, str | None]], probs: np.ndarray, thr
     return [ScoreResult(s, threshold=threshold, error=e) if e else next(scored) for s, e in outcomes]
 
 
+def model_input(img: Image.Image, card: ModelCard, resize: str | None = None) -> np.ndarray:
+    """The model's input for one photo, as its card prescribes (`resize` overrides the card's interpolation)."""
+    pixels = model_view(img, card.input_size, resize or card.resize, card.resize_size)
+    return preprocess(pixels, card.preprocessing)
+
+
 def prepare(source: str | Path | bytes, engine: Engine, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode one image and turn it into the engine's input, as its model card prescribes."""
-    card = engine.card
-    pixels = model_view(load_image(source, max_pixels), card.input_size, card.resize, card.resize_size)
-    return preprocess(pixels, card.preprocessing)
+    return model_input(load_image(source, max_pixels), engine.card)
 
 
 def score_images(

@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_train_throughput_synthetic_quick(backend):
     pytest.importorskip(backend, reason=f"{backend} is not installed")

@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nima_utils.model.metrics import SCORES
+from nima_utils.model.metrics import SCORES, normalize
 
 COUNT_COLUMNS = [f"c{i}" for i in range(1, 11)]
+P_COLUMNS = [f"p{i}" for i in range(1, 11)]
+"""The normalized distribution's columns (`with_distribution` adds them)."""
 AVA_TXT_COLUMNS = ["index", "image_id", *COUNT_COLUMNS, "tag1", "tag2", "challenge"]
 _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
@@ -150,9 +152,9 @@ def read_labels(path: str | Path) -> Labels:
 
 def with_distribution(table: pd.DataFrame) -> pd.DataFrame:
     """Add `votes`, the normalized distribution `p1..p10`, `mean` and `std` to a count table."""
-    counts = table[COUNT_COLUMNS].to_numpy(dtype=np.float64)
+    counts = table[COUNT_COLUMNS].to_numpy(dtype=np.float64).reshape(-1, 10)
     votes = counts.sum(axis=1)
-    p = counts / votes[:, None]
+    p = normalize(counts)
     mean = p @ SCORES
     out = table.copy()
     out["votes"] = votes.astype(np.int64)
@@ -164,8 +166,11 @@ def with_distribution(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def distributions(table: pd.DataFrame) -> np.ndarray:
-    """The (N, 10) human score distributions of a label table."""
-    return table[[f"p{i}" for i in range(1, 11)]].to_numpy(dtype=np.float64)
+    """The (N, 10) human score distributions of a label table: its p1..p10, else its vote counts
+    c1..c10 normalized (a row without votes is a ValueError)."""
+    if set(P_COLUMNS) <= set(table.columns):
+        return table[P_COLUMNS].to_numpy(dtype=np.float64)
+    return normalize(table[COUNT_COLUMNS].to_numpy(dtype=np.float64).reshape(-1, 10))
 
 
 def read_image_list(path: str | Path) -> list[str]:

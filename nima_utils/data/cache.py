@@ -23,9 +23,10 @@ from PIL import Image
 from tqdm import tqdm
 
 from nima_utils import __version__
-from nima_utils.data.ava import check_plain_id
+from nima_utils.data.ava import check_plain_id, distributions
 from nima_utils.data.cleanup import image_path
-from nima_utils.images import IMAGENET_BGR_MEAN, ImageLoadError, load_image, resize
+from nima_utils.images import ImageLoadError, load_image, resize
+from nima_utils.model.backbones import IMAGENET_BGR_MEAN, pixel_scaling
 
 MANIFEST = "cache_manifest.json"
 AUTOTUNE = tf.data.AUTOTUNE
@@ -172,12 +173,9 @@ _FEATURES = {
 
 def scale_pixels(image: tf.Tensor, preprocessing: str = "mobilenet") -> tf.Tensor:
     """uint8 RGB -> the backbone's input scaling, the tf.data twin of `images.preprocess`."""
+    scaling = pixel_scaling(preprocessing)
     image = tf.cast(image, tf.float32)
-    if preprocessing in ("mobilenet", "mobilenet_v2", "inception_v3"):
-        return image / 127.5 - 1.0
-    if preprocessing == "vgg16":
-        return tf.reverse(image, axis=[-1]) - tf.constant(IMAGENET_BGR_MEAN)
-    raise ValueError(f"unknown preprocessing {preprocessing!r}")
+    return image / 127.5 - 1.0 if scaling == "tf" else tf.reverse(image, axis=[-1]) - tf.constant(IMAGENET_BGR_MEAN)
 
 
 def _preprocess(image: tf.Tensor, crop: int, training: bool, preprocessing: str = "mobilenet",
@@ -307,10 +305,7 @@ def training_dataset(
 
 def _original_labels(table: pd.DataFrame, images_dir: str | Path) -> tuple[list[str], np.ndarray]:
     paths = [str(image_path(images_dir, str(i))) for i in table["image_id"]]  # refuses ids that are not plain
-    if {f"p{i}" for i in range(1, 11)} <= set(table.columns):
-        return paths, table[[f"p{i}" for i in range(1, 11)]].to_numpy(np.float32)
-    counts = table[[f"c{i}" for i in range(1, 11)]].to_numpy(np.float32)
-    return paths, counts / counts.sum(axis=1, keepdims=True)
+    return paths, distributions(table).astype(np.float32)
 
 
 def _load_resized(path: tf.Tensor, size: int) -> tf.Tensor:

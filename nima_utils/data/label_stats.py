@@ -1,8 +1,13 @@
-"""The label statistics users check AVA against: votes per image, mean scores, spreads."""
+"""The label statistics users check AVA against: votes per image, mean scores, spreads, and their figure."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def label_stats(table: pd.DataFrame) -> dict[str, float]:
@@ -24,3 +29,19 @@ def label_stats(table: pd.DataFrame) -> dict[str, float]:
         "share_above_5": float((table["mean"] > 5.0).mean()),
         "share_above_5_1": float((table["mean"] > 5.1).mean()),
     }
+
+
+def label_stats_figure(table: pd.DataFrame) -> Figure:
+    """Notebook 01's figure of a label table: mean score per image (the 5.0 cut marked), votes per
+    image, and the spread of the votes against the mean."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    sns.histplot(table["mean"], bins=40, ax=axes[0]).set(title="mean score per image", xlabel="mean score")
+    axes[0].axvline(5.0, color="k", ls="--", lw=1)
+    sns.histplot(table["votes"], bins=40, ax=axes[1]).set(title="votes per image", xlabel="votes")
+    sns.scatterplot(x=table["mean"], y=table["std"], s=6, alpha=0.4, ax=axes[2]).set(
+        title="spread vs. mean", xlabel="mean score", ylabel="std of votes")
+    fig.tight_layout()
+    return fig

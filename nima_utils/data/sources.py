@@ -6,17 +6,13 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import ClassVar
 
+from nima_utils.data.archives import fetch_archives
 from nima_utils.data.ava import read_labels
 from nima_utils.data.demo import make_demo_dataset
-from nima_utils.data.download import (
-    DownloadError,
-    DownloadJob,
-    DownloadSummary,
-    download_many,
-    fetch_archives,
-    template_jobs,
-)
+from nima_utils.data.download import DownloadError, DownloadJob, DownloadSummary, download_many, template_jobs
+from nima_utils.params import Parameters
 
 SOURCES = ("demo", "archives", "template", "folder")
 SIDE_FILE_MAX_BYTES = 1 << 30
@@ -178,55 +174,76 @@ def _images_missing(local_dir: Path, limit: int, sample: int = 2000) -> str | No
     return None
 
 
+@dataclasses.dataclass
+class DataParameters(Parameters):
+    """Notebook 01's parameters (where AVA comes from, how it is split and cached); `data_dir` and
+    `report_dir` are where it writes, and need no check."""
+
+    title: ClassVar[str] = "notebook 01 (data) parameters"
+
+    source: str = "demo"
+    archive_urls: list[str] | tuple[str, ...] = ()
+    labels_url: str = ""
+    test_list_url: str = ""
+    url_template: str = ""
+    request_delay: float = 1.0
+    local_dir: str = ""
+    split_scheme: str = "official"
+    val_share: float = 0.1
+    seed: int = 0
+    workers: int = 2
+    limit: int = 0
+    cache_size: int = 256
+
+    def setting_problems(self) -> list[str]:
+        """Every problem with the parameters, as sentences (empty: all good). A `local_dir` is looked
+        into here (its labels and images must be there): it is data the user brings, not notebook 01's."""
+        source, archive_urls, labels_url, url_template = (self.source, self.archive_urls, self.labels_url,
+                                                          self.url_template)
+        request_delay, local_dir, split_scheme, val_share = (self.request_delay, self.local_dir, self.split_scheme,
+                                                             self.val_share)
+        seed, workers, limit, cache_size = self.seed, self.workers, self.limit, self.cache_size
+        problems: list[str] = []
+        if source not in SOURCES:
+            problems.append(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+        if split_scheme not in SPLIT_SCHEMES:
+            problems.append(f"split_scheme must be one of {', '.join(SPLIT_SCHEMES)}, got {split_scheme!r}")
+        if isinstance(val_share, bool) or not isinstance(val_share, int | float) or not 0 < val_share < 1:
+            problems.append(f"val_share must be a number strictly between 0 and 1, got {val_share!r}")
+        for name, value, low in (("seed", seed, 0), ("limit", limit, 0), ("workers", workers, 1)):
+            if not _is_int(value) or value < low:
+                problems.append(f"{name} must be an integer >= {low}, got {value!r}")
+        if not _is_int(cache_size) or not 32 <= cache_size <= 2048:
+            problems.append(f"cache_size must be an integer from 32 to 2048, got {cache_size!r}")
+        if isinstance(request_delay, bool) or not isinstance(request_delay, int | float) or request_delay < 0:
+            problems.append(f"request_delay must be a number of seconds >= 0, got {request_delay!r}")
+        if source == "archives":
+            if not isinstance(archive_urls, list | tuple) or not archive_urls or \
+                    not all(isinstance(u, str) and u for u in archive_urls):
+                problems.append(f"source 'archives' needs archive_urls, a list of URLs, got {archive_urls!r}")
+            if not labels_url:
+                problems.append("source 'archives' needs labels_url (where AVA.txt is)")
+        if source == "template":
+            if not isinstance(url_template, str) or "{id}" not in url_template:
+                problems.append(f"source 'template' needs url_template with {{id}} in it, got {url_template!r}")
+            if not labels_url:
+                problems.append("source 'template' needs labels_url (the AVA.txt to take the ids from)")
+        if source == "folder":
+            if not local_dir:
+                problems.append("source 'folder' needs local_dir (a folder with AVA.txt and images/)")
+            elif not Path(local_dir).is_dir():
+                problems.append(f"local_dir {local_dir} is not a folder")
+            elif not problems:  # reading the labels is the slow check: only when all else is right
+                why = _images_missing(Path(local_dir), limit)
+                if why:
+                    problems.append(f"local_dir: {why}")
+        return problems
+
 def check_parameters(source: str, archive_urls: object = (), labels_url: str = "", test_list_url: str = "",
                      url_template: str = "", request_delay: float = 1.0, local_dir: str = "",
                      split_scheme: str = "official", val_share: float = 0.1, seed: int = 0, workers: int = 2,
                      limit: int = 0, cache_size: int = 256) -> None:
-    """Validate notebook 01's parameters before any download or work: one ValueError naming every
-    problem and what to pass instead."""
-    problems = parameter_problems(source, archive_urls, labels_url, test_list_url, url_template, request_delay,
-                                  local_dir, split_scheme, val_share, seed, workers, limit, cache_size)
-    if problems:
-        raise ValueError("notebook 01 parameters: " + "; ".join(problems))
-
-
-def parameter_problems(source: str, archive_urls: object = (), labels_url: str = "", test_list_url: str = "",
-                       url_template: str = "", request_delay: float = 1.0, local_dir: str = "",
-                       split_scheme: str = "official", val_share: float = 0.1, seed: int = 0, workers: int = 2,
-                       limit: int = 0, cache_size: int = 256) -> list[str]:
-    """Every problem with notebook 01's parameters, as sentences (empty: all good)."""
-    problems: list[str] = []
-    if source not in SOURCES:
-        problems.append(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
-    if split_scheme not in SPLIT_SCHEMES:
-        problems.append(f"split_scheme must be one of {', '.join(SPLIT_SCHEMES)}, got {split_scheme!r}")
-    if isinstance(val_share, bool) or not isinstance(val_share, int | float) or not 0 < val_share < 1:
-        problems.append(f"val_share must be a number strictly between 0 and 1, got {val_share!r}")
-    for name, value, low in (("seed", seed, 0), ("limit", limit, 0), ("workers", workers, 1)):
-        if not _is_int(value) or value < low:
-            problems.append(f"{name} must be an integer >= {low}, got {value!r}")
-    if not _is_int(cache_size) or not 32 <= cache_size <= 2048:
-        problems.append(f"cache_size must be an integer from 32 to 2048, got {cache_size!r}")
-    if isinstance(request_delay, bool) or not isinstance(request_delay, int | float) or request_delay < 0:
-        problems.append(f"request_delay must be a number of seconds >= 0, got {request_delay!r}")
-    if source == "archives":
-        if not isinstance(archive_urls, list | tuple) or not archive_urls or \
-                not all(isinstance(u, str) and u for u in archive_urls):
-            problems.append(f"source 'archives' needs archive_urls, a list of URLs, got {archive_urls!r}")
-        if not labels_url:
-            problems.append("source 'archives' needs labels_url (where AVA.txt is)")
-    if source == "template":
-        if not isinstance(url_template, str) or "{id}" not in url_template:
-            problems.append(f"source 'template' needs url_template with {{id}} in it, got {url_template!r}")
-        if not labels_url:
-            problems.append("source 'template' needs labels_url (the AVA.txt to take the ids from)")
-    if source == "folder":
-        if not local_dir:
-            problems.append("source 'folder' needs local_dir (a folder with AVA.txt and images/)")
-        elif not Path(local_dir).is_dir():
-            problems.append(f"local_dir {local_dir} is not a folder")
-        elif not problems:  # reading the labels is the slow check: only when all else is right
-            why = _images_missing(Path(local_dir), limit)
-            if why:
-                problems.append(f"local_dir: {why}")
-    return problems
+    """Validate notebook 01's parameters before any download or work: one `ParameterError` (a ValueError)
+    naming every problem and what to pass instead."""
+    DataParameters(source, archive_urls, labels_url, test_list_url, url_template, request_delay,  # type: ignore[arg-type]
+                   local_dir, split_scheme, val_share, seed, workers, limit, cache_size).check()

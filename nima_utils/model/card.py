@@ -11,12 +11,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from nima_utils.model.backbones import BACKBONES as _BACKBONES
+from nima_utils.model.backbones import PIXEL_SCALING
+
 CARD_VERSION = 1
-BACKBONES = ("mobilenet", "mobilenet_v2", "vgg16", "inception_v3")
-"""Backbone names a card may give (the builders live in nima_utils.model.network)."""
+BACKBONES = tuple(_BACKBONES)
+"""Backbone names a card may give (`model.backbones` describes each)."""
 RESIZE_METHODS = ("nearest", "bilinear", "bicubic", "lanczos")
-PREPROCESSING = ("mobilenet", "mobilenet_v2", "inception_v3", "vgg16")
-"""Pixel scaling by backbone: the first three map to [-1, 1], vgg16 is Caffe-style BGR minus the ImageNet mean."""
+PREPROCESSING = tuple(PIXEL_SCALING)
+"""Pixel scaling names (`model.backbones.PIXEL_SCALING`): each backbone's own."""
 PADDINGS = ("same", "symmetric")
 MAX_SIZE = 4096
 

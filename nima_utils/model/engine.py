@@ -24,15 +24,18 @@ class Engine(Protocol):
 
 
 class KerasEngine:
-    """The Keras model itself (TensorFlow backend); any device TensorFlow sees."""
+    """The Keras model itself (TensorFlow backend); any device TensorFlow sees. Loaded from `weights`,
+    or given in memory as `model` with its `card` (a study's rebuilt models; `weights` names their origin)."""
 
     name = "keras"
 
-    def __init__(self, weights: str | Path) -> None:
-        from nima_utils.model.weights import load_nima
-
+    def __init__(self, weights: str | Path, model: object | None = None, card: ModelCard | None = None) -> None:
         self.weights = Path(weights)
-        self.model, self.card = load_nima(self.weights)
+        if model is None or card is None:
+            from nima_utils.model.weights import load_nima
+
+            model, card = load_nima(self.weights)
+        self.model, self.card = model, card
         # Keras traces its predict function anew for the second batch shape it sees, then relaxes the
         # shape: pay that (about 0.4 s) at load time rather than in a request's latency.
         size = self.card.input_size
@@ -40,7 +43,7 @@ class KerasEngine:
             self.predict(np.zeros((n, size, size, 3), np.float32))
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model.predict_on_batch(batch), dtype=np.float64)
+        return np.asarray(self.model.predict_on_batch(batch), dtype=np.float64)  # type: ignore[attr-defined]
 
 
 def export_tflite(weights: str | Path, out: str | Path) -> Path:

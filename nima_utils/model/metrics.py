@@ -7,6 +7,10 @@ import scipy.stats
 
 SCORES = np.arange(1, 11, dtype=np.float64)
 """The ten rating buckets of AVA, 1..10."""
+THRESHOLDS = (5.0, 5.1)
+"""Binary cuts on the mean score: the paper's 5.0 and the service's 5.1."""
+METRICS = ("emd", "srcc_mean", "lcc_mean", "srcc_std", "lcc_std", *[f"accuracy@{t}" for t in THRESHOLDS])
+"""Every metric's name, in the order tables show them: the one vocabulary of training, evaluation and reports."""
 
 
 def _as_2d(p: np.ndarray) -> np.ndarray:
@@ -71,8 +75,8 @@ def binary_accuracy(pred_mean: np.ndarray, true_mean: np.ndarray, threshold: flo
     return float(np.mean((pred_mean > threshold) == (true_mean > threshold)))
 
 
-def evaluate(pred: np.ndarray, true: np.ndarray, threshold: float = 5.0) -> dict[str, float]:
-    """All paper metrics for predicted vs. human distributions (N, 10)."""
+def evaluate(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """All paper metrics (`METRICS`) for predicted vs. human distributions (N, 10), and `n`."""
     pm, tm = mean_score(pred), mean_score(true)
     ps, ts = std_score(pred), std_score(true)
     return {
@@ -82,6 +86,13 @@ def evaluate(pred: np.ndarray, true: np.ndarray, threshold: float = 5.0) -> dict
         "lcc_mean": lcc(pm, tm),
         "srcc_std": srcc(ps, ts),
         "lcc_std": lcc(ps, ts),
-        "accuracy": binary_accuracy(pm, tm, threshold),
-        "threshold": float(threshold),
+        **{f"accuracy@{t}": binary_accuracy(pm, tm, t) for t in THRESHOLDS},
     }
+
+
+def trivial_prediction(train_true: np.ndarray, n: int) -> np.ndarray:
+    """The trivial baseline: the training split's mean distribution, for every one of `n` images."""
+    train_true = np.asarray(train_true, dtype=np.float64)
+    if train_true.ndim != 2 or len(train_true) == 0:
+        raise ValueError("the trivial baseline needs the training split's distributions (N >= 1, 10)")
+    return np.tile(train_true.mean(axis=0), (n, 1))

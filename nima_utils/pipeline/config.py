@@ -188,36 +188,29 @@ def parse(data: Any, path: Path | None = None, text: str = "") -> PipelineConfig
     return config
 
 
+FROM_NOTEBOOK_01 = {"02_train": {"resize_size": "cache_size"}}
+"""Parameters a notebook takes from notebook 01's (through its summary.json), by name there."""
+
+
 def value_problems(config: PipelineConfig) -> list[str]:
     """What each notebook's own parameter check would refuse, found before notebook 01 downloads
-    anything: the checks that need no data yet (02's cache, 03's split are made by 01)."""
-    from nima_utils.data import sources as ava_sources
-    from nima_utils.study import evaluate, sensitivity
-    from nima_utils.train.config import TrainConfig
+    anything: each notebook's parameter dataclass (`params.NOTEBOOK_PARAMETERS`) on its values,
+    checking what needs no data yet (02's cache and 03's split are made by 01)."""
+    from nima_utils.params import parameter_class
 
     def full(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         values = {k: v["default"] for k, v in notebook_parameters(name).items()}
         return {**values, **config.notebooks[name], **(overrides or {})}
 
+    first = full(NOTEBOOKS[0])
     problems: list[str] = []
-    p01 = full("01_ava_download_cleanup")
-    problems += [f"notebooks.01_ava_download_cleanup: {p}" for p in ava_sources.parameter_problems(
-        **{k: v for k, v in p01.items() if k not in ("data_dir", "report_dir")})]
-    if "02_train" in config.notebooks:
-        fields = {f.name for f in dataclasses.fields(TrainConfig)}
-        for variant in config.variants():
-            p02 = full("02_train", variant.overrides)
-            train = TrainConfig(**{k: v for k, v in p02.items() if k in fields}, resize_size=p01["cache_size"])
-            where = f"grid variant {variant.name}" if variant.name else "notebooks.02_train"
-            problems += [f"{where}: {p}" for p in train.setting_problems()]
-    if "03_evaluate" in config.notebooks:
-        p03 = full("03_evaluate")
-        problems += [f"notebooks.03_evaluate: {p}" for p in evaluate.setting_problems(
-            p03["weights"], p03["split"], p03["batch_size"], p03["bootstrap"], p03["seed"], p03["use_cache"])]
-    if "04_sensitivity" in config.notebooks:
-        p04 = full("04_sensitivity")
-        problems += [f"notebooks.04_sensitivity: {p}" for p in sensitivity.setting_problems(
-            p04["weights"], p04["images"], p04["max_images"], p04["perturbations"], p04["seed"])]
+    for name in config.notebooks:
+        variants = config.variants() if name == "02_train" else [Variant("", {})]
+        for variant in variants:
+            values = {**full(name, variant.overrides),
+                      **{k: first[v] for k, v in FROM_NOTEBOOK_01.get(name, {}).items()}}
+            where = f"grid variant {variant.name}" if variant.name else f"notebooks.{name}"
+            problems += [f"{where}: {p}" for p in parameter_class(name).from_values(values).setting_problems()]
     return problems
 
 

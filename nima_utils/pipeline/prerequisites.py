@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from nima_utils.model.backbones import BACKBONES
 from nima_utils.pipeline.config import PipelineConfig, notebook_parameters
 
 KERAS_BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
@@ -33,16 +34,7 @@ def keras_models_dir() -> Path:
 
 def imagenet_file(backbone: str, alpha: float, input_size: int) -> str:
     """The file name `keras.applications.<backbone>(weights="imagenet", include_top=False)` looks for."""
-    if backbone == "mobilenet":
-        rows = input_size if input_size in (128, 160, 192, 224) else 224
-        alpha_text = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0"}.get(alpha, "2_5")
-        return f"mobilenet/mobilenet_{alpha_text}_{rows}_tf_no_top.h5"
-    if backbone == "mobilenet_v2":
-        rows = input_size if input_size in (96, 128, 160, 192, 224) else 224
-        return f"mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}_no_top.h5"
-    if backbone == "vgg16":
-        return "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
-    return "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    return BACKBONES[backbone].imagenet_file(alpha, input_size)
 
 
 def needed(config: PipelineConfig, keras_base_url: str = KERAS_BASE_URL,

@@ -159,7 +159,7 @@ def _headline(out: Path, result: dict[str, Any]) -> str:
         if v.get("train"):
             tr = v["train"]
             val = tr.get("validation", {})
-            rows = [[_e(name), _num(m.get("emd")), _num(m.get("srcc_mean")), _num(m.get("accuracy"))]
+            rows = [[_e(name), _num(m.get("emd")), _num(m.get("srcc_mean")), _num(m.get("accuracy@5.0"))]
                     for name, m in val.items()]
             parts.append(f"<h3>Training{title}</h3><p>best {_e(tr.get('best_epoch'))}, validation EMD "
                          f"{_num(tr.get('best_val_emd'))}, {_num(tr.get('wall_seconds'), 0)} s on "

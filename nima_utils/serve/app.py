@@ -162,45 +162,34 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
-def create_app(config: ServiceConfig | None = None, engine: Engine | None = None) -> FastAPI:
-    """The service; `engine` may be given ready-made (tests), else it is loaded at start-up."""
-    config = config or ServiceConfig()
-    limits = config.limits
-    state: dict[str, Any] = {}
+class _Service:
+    """What the routes share: the config, and the engine, batcher and decoders the lifespan starts."""
+
+    def __init__(self, config: ServiceConfig, engine: Engine | None = None) -> None:
+        self.config, self.limits, self.given = config, config.limits, engine
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state["engine"] = engine or await asyncio.to_thread(load_engine, config.weights, config.engine)
-        state["batcher"] = MicroBatcher(state["engine"], config.inference_batch)
-        state["batcher"].start()
-        state["decode"] = FairDecoder(config.decode_workers)
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        config = self.config
+        self.engine = self.given or await asyncio.to_thread(load_engine, config.weights, config.engine)
+        self.batcher = MicroBatcher(self.engine, config.inference_batch)
+        self.batcher.start()
+        self.decoder = FairDecoder(config.decode_workers)
         try:
             yield
         finally:
-            await state["batcher"].stop()
-            state["decode"].shutdown()
+            await self.batcher.stop()
+            self.decoder.shutdown()
 
-    # Swagger UI and ReDoc from fastapi-offline's copies of their files: /docs works with no network.
-    app = FastAPIOffline(
-        title="NIMA Lab scoring service",
-        description="Aesthetic scores (1-10) of photos with NIMA. Bad input gets a 4xx naming the file and reason.",
-        version="1",
-        lifespan=lifespan,
-    )
-    app.add_middleware(BodyGuard, max_bytes=limits.max_request_bytes, body_timeout=limits.body_timeout)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _validation_errors(exc)}, status_code=422)
-
-    async def decode(upload: UploadFile, request_key: int, deadline: float) -> np.ndarray | FileError:
-        name = _short_name(upload.filename)
+    async def decode(self, upload: UploadFile, request_key: int, deadline: float) -> np.ndarray | FileError:
+        """One upload as the model's input, or the error that names it (too large, not an image, out of time)."""
+        limits, name = self.limits, _short_name(upload.filename)
         if upload.size is not None and upload.size > limits.max_file_bytes:
             return FileError(filename=name, status=413,
                              error=f"file is {upload.size:,} bytes, over the limit of {limits.max_file_bytes:,}")
         data = await upload.read()
         try:
-            return await state["decode"].run(request_key, deadline, prepare, data, state["engine"], limits.max_pixels)
+            return await self.decoder.run(request_key, deadline, prepare, data, self.engine, limits.max_pixels)
         except ImageLoadError as exc:
             return FileError(filename=name, error=str(exc), status=ERROR_STATUS.get(exc.kind, 422))
         except DecodeBudgetExceeded:
@@ -208,21 +197,26 @@ def create_app(config: ServiceConfig | None = None, engine: Engine | None = None
                              error=f"not decoded: the request's decoding time ({limits.decode_seconds:g} s) ran out; "
                                    "send fewer or smaller images at a time")
 
-    async def score_uploads(uploads: list[UploadFile]) -> list[Score | FileError]:
-        key, deadline = state["decode"].new_request(), time.monotonic() + limits.decode_seconds
-        decoded = await asyncio.gather(*(decode(u, key, deadline) for u in uploads))
+    async def score_uploads(self, uploads: list[UploadFile]) -> list[Score | FileError]:
+        """Decode a request's uploads in turn with other requests, score them in one batch, in order."""
+        key, deadline = self.decoder.new_request(), time.monotonic() + self.limits.decode_seconds
+        decoded = await asyncio.gather(*(self.decode(u, key, deadline) for u in uploads))
         inputs = [x for x in decoded if isinstance(x, np.ndarray)]
-        probs = await state["batcher"].predict(np.stack(inputs)) if inputs else np.empty((0, 10))
+        probs = await self.batcher.predict(np.stack(inputs)) if inputs else np.empty((0, 10))
         outcomes = [(_short_name(u.filename), x.error if isinstance(x, FileError) else None)
                     for u, x in zip(uploads, decoded, strict=True)]
         return [x if isinstance(x, FileError) else Score(filename=r.source, mean=r.mean, std=r.std, probs=r.probs,
                                                           decision=r.decision, threshold=r.threshold)
-                for x, r in zip(decoded, merge_results(outcomes, probs, config.threshold), strict=True)]
+                for x, r in zip(decoded, merge_results(outcomes, probs, self.config.threshold), strict=True)]
+
+
+def _add_scoring_routes(app: FastAPI, service: _Service) -> None:
+    limits = service.limits
 
     @app.post("/score", response_model=Score, responses={400: {}, 413: {}, 415: {}, 422: {}})
     async def score(file: Annotated[UploadFile, File(description="one image")]) -> Score:
         """Score one image (multipart field `file`)."""
-        (result,) = await score_uploads([file])
+        (result,) = await service.score_uploads([file])
         if isinstance(result, FileError):
             raise HTTPException(result.status, {"filename": result.filename, "error": result.error})
         return result
@@ -233,22 +227,24 @@ def create_app(config: ServiceConfig | None = None, engine: Engine | None = None
         file gets its own error entry and does not fail the others."""
         if len(files) > limits.max_batch:
             raise HTTPException(413, f"{len(files)} files in one batch, over the limit of {limits.max_batch}")
-        results = await score_uploads(files)
+        results = await service.score_uploads(files)
         failed = sum(isinstance(r, FileError) for r in results)
         return BatchScores(results=results, scored=len(results) - failed, failed=failed)
 
+
+def _add_page_routes(app: FastAPI, service: _Service) -> None:
     @app.get("/health")
     @app.head("/health", include_in_schema=False)
     async def health() -> dict[str, Any]:
         """Status, the loaded model's card and engine, and the limits in force."""
-        eng = state["engine"]
+        eng = service.engine
         return {
             "status": "ok",
             "engine": eng.name,
             "weights": eng.weights.name,
             "model": eng.card.to_dict(),
-            "threshold": config.threshold,
-            "limits": dataclasses.asdict(limits),
+            "threshold": service.config.threshold,
+            "limits": dataclasses.asdict(service.limits),
         }
 
     page = resources.files("nima_utils.serve").joinpath("static/index.html").read_text()
@@ -257,6 +253,26 @@ def create_app(config: ServiceConfig | None = None, engine: Engine | None = None
     async def index() -> str:
         return page
 
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse({"detail": _validation_errors(exc)}, status_code=422)
+
+
+def create_app(config: ServiceConfig | None = None, engine: Engine | None = None) -> FastAPI:
+    """The service; `engine` may be given ready-made (tests), else it is loaded at start-up."""
+    config = config or ServiceConfig()
+    service = _Service(config, engine)
+    # Swagger UI and ReDoc from fastapi-offline's copies of their files: /docs works with no network.
+    app = FastAPIOffline(
+        title="NIMA Lab scoring service",
+        description="Aesthetic scores (1-10) of photos with NIMA. Bad input gets a 4xx naming the file and reason.",
+        version="1",
+        lifespan=service.lifespan,
+    )
+    app.add_middleware(BodyGuard, max_bytes=config.limits.max_request_bytes, body_timeout=config.limits.body_timeout)
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    _add_scoring_routes(app, service)
+    _add_page_routes(app, service)
     return app
 
 

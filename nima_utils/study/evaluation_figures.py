@@ -13,14 +13,19 @@ from matplotlib.figure import Figure
 
 from nima_utils.data.cleanup import image_path
 from nima_utils.images import ImageLoadError, load_image
-from nima_utils.study.evaluate import THRESHOLDS
+from nima_utils.model.metrics import THRESHOLDS
 
 
-def _identity(ax: plt.Axes, low: float, high: float) -> None:
+def _identity(fig: Figure, ax: plt.Axes, low: float, high: float, **labels: str) -> Figure:
+    """Finish a predicted-vs-human scatter: the line prediction = truth, square limits, labels, legend."""
     ax.plot([low, high], [low, high], color="k", lw=1, ls="--", label="prediction = truth")
     ax.set_xlim(low, high)
     ax.set_ylim(low, high)
     ax.set_aspect("equal")
+    ax.set(**labels)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    return fig
 
 
 def _limits(*columns: pd.Series, pad: float = 0.2) -> tuple[float, float]:
@@ -51,13 +56,10 @@ def mean_scatter(frame: pd.DataFrame, hexbin_from: int = 2000) -> Figure:
         points = ax.scatter(x, y, c=density, s=14, cmap="viridis" if density is not None else None)
         if density is not None:
             fig.colorbar(points, ax=ax, label="density of images")
-    _identity(ax, low, high)
     ax.axvline(5.0, color="grey", lw=0.8)
     ax.axhline(5.0, color="grey", lw=0.8)
-    ax.set(xlabel="human mean score", ylabel="predicted mean score", title="predicted vs. human mean score")
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    return fig
+    return _identity(fig, ax, low, high, xlabel="human mean score", ylabel="predicted mean score",
+                     title="predicted vs. human mean score")
 
 
 def std_scatter(frame: pd.DataFrame) -> Figure:
@@ -65,11 +67,8 @@ def std_scatter(frame: pd.DataFrame) -> Figure:
     fig, ax = plt.subplots(figsize=(6, 5.5))
     low, high = _limits(frame["true_std"], frame["pred_std"], pad=0.1)
     ax.scatter(frame["true_std"], frame["pred_std"], s=12, alpha=0.5)
-    _identity(ax, low, high)
-    ax.set(xlabel="human score std", ylabel="predicted score std", title="predicted vs. human score std")
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    return fig
+    return _identity(fig, ax, low, high, xlabel="human score std", ylabel="predicted score std",
+                     title="predicted vs. human score std")
 
 
 def histograms(frame: pd.DataFrame) -> Figure:

@@ -1,8 +1,8 @@
 """Sensitivity studies: how a NIMA model's mean score moves when a photo is edited, or when the
 photo is fed to the model another way (resize interpolation, padding layout).
 
-Every variant goes through the model card's view of the photo (`images.model_view`, then
-`images.preprocess`), as `scoring.prepare` does, so the only thing that changes is the edit.
+Every variant goes through the model card's view of the photo (`scoring.model_input`), as a
+scored upload does, so the only thing that changes is the edit.
 All variants of one photo are scored in one batch.
 """
 
@@ -12,6 +12,7 @@ import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -19,33 +20,17 @@ from PIL import Image
 from scipy import stats
 
 from nima_utils.data.cleanup import image_path
-from nima_utils.images import ImageLoadError, find_images, load_image, model_view, preprocess
+from nima_utils.data.summary import read_data_summary
+from nima_utils.images import ImageLoadError, find_images, load_image
 from nima_utils.model.card import PADDINGS, RESIZE_METHODS, ModelCard
-from nima_utils.model.engine import Engine
+from nima_utils.model.engine import Engine, KerasEngine
 from nima_utils.model.metrics import mean_score, std_score
+from nima_utils.params import Parameters
+from nima_utils.scoring import model_input
 from nima_utils.study.perturbations import PERTURBATIONS, Perturbation, get
 
 INPUT_STUDIES = ("resize", "padding")
 """How the photo is fed to the model, studied beside the photo edits: identity is the card's setting."""
-
-
-@dataclasses.dataclass
-class ModelEngine:
-    """An engine over a Keras model held in memory (the padding study's rebuilt models)."""
-
-    model: object
-    card: ModelCard
-    weights: Path
-    name: str = "keras"
-
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model.predict_on_batch(batch), dtype=np.float64)  # type: ignore[attr-defined]
-
-
-def model_input(img: Image.Image, card: ModelCard, resize: str | None = None) -> np.ndarray:
-    """The model's input for one photo, as its card prescribes (`resize` overrides the card's interpolation)."""
-    pixels = model_view(img, card.input_size, resize or card.resize, card.resize_size)
-    return preprocess(pixels, card.preprocessing)
 
 
 def load_photos(paths: Iterable[str | Path]) -> tuple[dict[str, Image.Image], dict[str, str]]:
@@ -119,7 +104,7 @@ def padding_engines(engine: Engine) -> dict[str, Engine]:
         other = dataclasses.replace(card, padding=padding)
         rebuilt = build_from_card(other)
         rebuilt.set_weights(model.get_weights())
-        out[padding] = ModelEngine(rebuilt, other, engine.weights)
+        out[padding] = KerasEngine(engine.weights, model=rebuilt, card=other)
     return out
 
 
@@ -236,59 +221,82 @@ def study_images(images: str | Path, data_summary: str | Path, max_images: int, 
     if str(images):
         found = [p for p in find_images([images]) if p.is_file()]
     else:
-        summary = json.loads(Path(data_summary).read_text())
-        test = pd.read_csv(Path(summary["splits"]["dir"]) / "test.csv", dtype={"image_id": str})
-        found = [image_path(summary["images_dir"], i) for i in test["image_id"]]
+        data = read_data_summary(data_summary)
+        test = pd.read_csv(data.split_csv("test"), dtype={"image_id": str})
+        found = [image_path(data.images_dir, i) for i in test["image_id"]]
     if len(found) > max_images:
         keep = np.random.default_rng(seed).choice(len(found), max_images, replace=False)
         found = [found[i] for i in sorted(keep)]
     return found
 
 
-def setting_problems(weights: str, images: str, max_images: object, perturbations: object,
-                     seed: object) -> list[str]:
-    """The sensitivity notebook's parameter problems that need no prepared data to see."""
-    problems = []
-    if weights and not Path(weights).is_file():
-        problems.append(f"weights: no such file {weights}")
-    if images:
-        folder = Path(images)
-        if not folder.is_dir():
-            problems.append(f"images: {images} is not a folder")
-        elif not find_images([folder]):
-            problems.append(f"images: no image files in {images}")
-    if isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 1:
-        problems.append(f"max_images: must be a whole number >= 1, got {max_images!r}")
-    if not isinstance(perturbations, (list, tuple)) or not all(isinstance(p, str) for p in perturbations):
-        problems.append(f"perturbations: must be a list of names ([] = all), got {perturbations!r}")
-    else:
-        unknown = [p for p in perturbations if p not in PERTURBATIONS]
-        if unknown:
-            problems.append(f"perturbations: unknown {', '.join(unknown)}; available: {', '.join(PERTURBATIONS)}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        problems.append(f"seed: must be a whole number, got {seed!r}")
-    return problems
+@dataclasses.dataclass
+class SensitivityParameters(Parameters):
+    """Notebook 04's parameters: the photos come from `images`, else from the test split of `data_summary`."""
+
+    title: ClassVar[str] = "notebook 04 (sensitivity) parameters"
+
+    weights: str = ""
+    images: str = ""
+    data_summary: str | Path = ""
+    max_images: int = 12
+    perturbations: list[str] = dataclasses.field(default_factory=list)
+    seed: int = 0
+
+    def _source_problems(self) -> list[str]:
+        problems = []
+        if self.weights and not Path(self.weights).is_file():
+            problems.append(f"weights: no such file {self.weights}")
+        if self.images:
+            folder = Path(self.images)
+            if not folder.is_dir():
+                problems.append(f"images: {self.images} is not a folder")
+            elif not find_images([folder]):
+                problems.append(f"images: no image files in {self.images}")
+        return problems
+
+    def _value_problems(self) -> list[str]:
+        problems = []
+        max_images, perturbations, seed = self.max_images, self.perturbations, self.seed
+        if isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 1:
+            problems.append(f"max_images: must be a whole number >= 1, got {max_images!r}")
+        if not isinstance(perturbations, (list, tuple)) or not all(isinstance(p, str) for p in perturbations):
+            problems.append(f"perturbations: must be a list of names ([] = all), got {perturbations!r}")
+        else:
+            unknown = [p for p in perturbations if p not in PERTURBATIONS]
+            if unknown:
+                problems.append(f"perturbations: unknown {', '.join(unknown)}; available: {', '.join(PERTURBATIONS)}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            problems.append(f"seed: must be a whole number, got {seed!r}")
+        return problems
+
+    def setting_problems(self) -> list[str]:
+        """The problems that need no prepared data to see."""
+        return self._source_problems() + self._value_problems()
+
+    def data_problems(self) -> list[str]:
+        """Notebook 01's summary and its test split, unless a folder of photos is given."""
+        if self.images:
+            return []
+        path = Path(self.data_summary)
+        try:
+            data = read_data_summary(path)
+        except ValueError as exc:
+            hint = "" if path.is_file() else " (or pass images=FOLDER)"
+            return [f"data_summary: {exc}{hint}"]
+        if not data.split_csv("test").is_file():
+            return [f"data_summary: the test split {data.split_csv('test')} is missing"]
+        return []
+
+    def problems(self) -> list[str]:
+        """Every problem, in the order of the parameters."""
+        return self._source_problems() + self.data_problems() + self._value_problems()
 
 
 def check_parameters(weights: str, images: str, data_summary: str | Path, max_images: object,
-                     perturbations: object, seed: object) -> list[str]:
-    """Every problem with the sensitivity notebook's parameters, as sentences (empty: all good)."""
-    problems = setting_problems(weights, images, max_images, perturbations, seed)
-    data = [] if images else _summary_problems(Path(data_summary))  # a folder of photos needs no summary
-    where = sum(p.startswith(("weights:", "images:")) for p in problems)  # in parameter order
-    return problems[:where] + data + problems[where:]
-
-
-def _summary_problems(data_summary: Path) -> list[str]:
-    if not data_summary.is_file():
-        return [f"data_summary: {data_summary} does not exist (run notebook 01 first, or pass images=FOLDER)"]
-    try:
-        summary = json.loads(data_summary.read_text())
-        if not (Path(summary["splits"]["dir"]) / "test.csv").is_file():
-            return [f"data_summary: the test split {summary['splits']['dir']}/test.csv is missing"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        return [f"data_summary: {data_summary} is not notebook 01's summary.json ({exc!r})"]
-    return []
+                     perturbations: object, seed: object) -> None:
+    """Validate the sensitivity notebook's parameters: one `ParameterError` (a ValueError) naming every problem."""
+    SensitivityParameters(weights, images, data_summary, max_images, perturbations, seed).check()  # type: ignore[arg-type]
 
 
 def choose_weights(weights: str = "", folder: str | Path | None = None) -> tuple[Path, str]:

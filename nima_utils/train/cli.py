@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import sys
 from pathlib import Path
 
+from nima_utils.data.summary import read_data_summary
 from nima_utils.train.config import TrainConfig
 
 _HELP = {
@@ -65,11 +65,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.data_summary:
         if not args.data_summary.is_file():
             raise ValueError(f"--data-summary {args.data_summary} does not exist (notebook 01 writes it)")
-        data = json.loads(args.data_summary.read_text())
-        values.update(cache_dir=values["cache_dir"] or data.get("cache", {}).get("dir", ""),
-                      split_dir=values["split_dir"] or data.get("splits", {}).get("dir", ""),
-                      images_dir=values["images_dir"] or data.get("images_dir", ""))
-        values["resize_size"] = data.get("cache", {}).get("size", values["resize_size"])
+        data = read_data_summary(args.data_summary)
+        values.update(cache_dir=values["cache_dir"] or str(data.cache_dir or ""),
+                      split_dir=values["split_dir"] or str(data.splits_dir),
+                      images_dir=values["images_dir"] or str(data.images_dir))
+        values["resize_size"] = data.cache_size or values["resize_size"]
     config = TrainConfig(**values)
     config.validate()
     from nima_utils.train.loop import train

@@ -6,7 +6,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from nima_utils.model.backbones import BACKBONES
+from nima_utils.params import Parameters
 
 SCHEDULES = {
     "paper": "SGD with momentum 0.9 on all layers from the start; base and head rates decay x0.95 every 10 epochs "
@@ -17,10 +20,14 @@ SCHEDULES = {
 }
 DEFAULT_RATES = {"paper": (3e-7, 3e-6), "two-phase": (3e-5, 3e-5)}
 """(base, head) learning rates of each schedule when not given."""
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything a training run depends on; `validate()` explains every problem at once."""
 
+
+@dataclasses.dataclass
+class TrainConfig(Parameters):
+    """Everything a training run depends on (notebook 02's and `nima train`'s parameters); `check()`
+    explains every problem at once."""
+
+    title: ClassVar[str] = "training parameters"
     run_name: str = "nima"
     cache_dir: str = ""
     """The training cache of notebook 01 (splits train and val): the fast path."""
@@ -64,10 +71,6 @@ class TrainConfig:
         base, head = DEFAULT_RATES.get(self.schedule, (None, None))
         return (self.base_lr if self.base_lr is not None else base, self.head_lr if self.head_lr is not None else head)
 
-    def problems(self) -> list[str]:
-        """Every invalid setting, as a sentence: the settings themselves and the data they point to."""
-        return self.setting_problems() + self.data_problems()
-
     def setting_problems(self) -> list[str]:
         """Every invalid setting that needs no prepared data to see (a pipeline checks these before
         notebook 01 has written the cache)."""
@@ -85,8 +88,6 @@ class TrainConfig:
             found.append(f"run_name must be a plain name (letters, digits, - _ .), got {self.run_name!r}")
         if self.schedule not in SCHEDULES:
             found.append(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        from nima_utils.model.network import BACKBONES
-
         if self.backbone not in BACKBONES:
             found.append(f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}")
         else:
@@ -136,9 +137,8 @@ class TrainConfig:
         return found
 
     def validate(self) -> None:
-        problems = self.problems()
-        if problems:
-            raise ValueError("invalid training parameters:\n  - " + "\n  - ".join(problems))
+        """`check()` under the name training has always called."""
+        self.check()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -411,8 +411,8 @@ def train(config: TrainConfig, progress: bool = True,
 
 def validation_report(weights: str | Path, config: TrainConfig) -> pd.DataFrame:
     """The trained model and the trivial baseline (always the training split's mean distribution) on
-    the validation split, side by side: EMD, SRCC/LCC of mean and std, accuracy at 5.0."""
-    from nima_utils.model.metrics import evaluate
+    the validation split, side by side: EMD, SRCC/LCC of mean and std, accuracy at 5.0 and 5.1."""
+    from nima_utils.model.metrics import evaluate, trivial_prediction
 
     model, card = load_nima(weights)
     data = _Data(config, card.preprocessing)
@@ -421,8 +421,8 @@ def validation_report(weights: str | Path, config: TrainConfig) -> pd.DataFrame:
         preds.append(np.asarray(keras.ops.convert_to_numpy(model.predict_on_batch(x)), np.float64))
         truth.append(y)
     pred, true = np.concatenate(preds), np.concatenate(truth).astype(np.float64)
-    train_mean = np.concatenate([y for _, y in data.evaluation("train").as_numpy_iterator()]).mean(axis=0)
-    baseline = np.repeat(train_mean[None], len(true), axis=0)
+    baseline = trivial_prediction(np.concatenate([y for _, y in data.evaluation("train").as_numpy_iterator()]),
+                                  len(true))
     with warnings.catch_warnings():  # a constant prediction has no rank correlation: NaN, as it should
         warnings.simplefilter("ignore", scipy.stats.ConstantInputWarning)
         rows = {"model": evaluate(pred, true), "baseline (training mean distribution)": evaluate(baseline, true)}

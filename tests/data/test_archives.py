@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from nima_utils.data.download import ArchiveError, extract, fetch_archives
+from nima_utils.data.archives import ArchiveError, extract, fetch_archives
 
 JPEG = b"\xff\xd8" + bytes(range(256)) * 40
 

@@ -49,6 +49,7 @@ def test_unknown_source_and_missing_parameters(tmp_path):
         fetch_source("archives", tmp_path)
 
 
+@pytest.mark.notebook
 def test_folder_source_on_real_ava_photos_through_notebook(ava_dir, tmp_path):
     folder = tmp_path / "AVA_dataset"
     shutil.copytree(ava_dir / "images", folder / "images", ignore=shutil.ignore_patterns("*.csv"))
@@ -78,6 +79,6 @@ def test_check_parameters_accepts_defaults_and_names_each_problem(tmp_path):
              ({"source": "folder"}, "needs local_dir"),
              ({"source": "folder", "local_dir": str(tmp_path)}, "has no AVA.txt or ava_votes.csv")]
     for parameters, message in cases:
-        with pytest.raises(ValueError, match=r"^notebook 01 parameters: ") as failure:
+        with pytest.raises(ValueError, match=r"^invalid notebook 01 \(data\) parameters:\n  - ") as failure:
             check_parameters(**parameters)
         assert message in str(failure.value), (parameters, failure.value)

@@ -9,7 +9,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from nima_utils.data.download import DownloadError, DownloadJob, download_many, extract, fetch_archives, template_jobs
+from nima_utils.data.archives import extract, fetch_archives
+from nima_utils.data.download import DownloadError, DownloadJob, download_many, template_jobs
 from tests.http_server import serve
 
 

@@ -91,4 +91,4 @@ def test_evaluate_reports_every_metric():
     out = metrics.evaluate(true, true)
     assert out["emd"] == pytest.approx(0.0, abs=1e-12)
     assert out["srcc_mean"] == pytest.approx(1.0) and out["lcc_std"] == pytest.approx(1.0)
-    assert out["accuracy"] == 1.0 and out["n"] == 30
+    assert out["accuracy@5.0"] == out["accuracy@5.1"] == 1.0 and out["n"] == 30

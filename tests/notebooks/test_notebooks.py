@@ -9,6 +9,8 @@ import pytest
 
 from tests.notebook_runner import NOTEBOOKS, run
 
+pytestmark = pytest.mark.notebook
+
 
 @pytest.mark.parametrize(("scheme", "limit"), [("official", 0), ("paper", 200)])
 def test_01_ava_pipeline_on_demo(tmp_path, scheme, limit):
@@ -120,7 +122,7 @@ def test_03_bad_parameter_fails_before_any_work(demo_summary, tmp_path, paramete
     report = tmp_path / "report"
     with pytest.raises(pm.PapermillExecutionError) as failure:
         run("03_evaluate.ipynb", tmp_path, data_summary=str(demo_summary), report_dir=str(report), **parameters)
-    assert failure.value.ename == "ValueError" and message in failure.value.evalue
+    assert failure.value.ename == "ParameterError" and message in failure.value.evalue
     assert failure.value.exec_count == 3  # parameters, papermill's injected parameters, then validation
     assert "evaluate.check_parameters(" in failure.value.source
     assert not report.exists()
@@ -148,7 +150,8 @@ def test_01_bad_parameters_fail_before_any_work(tmp_path, parameters, messages):
     report, data = tmp_path / "report", tmp_path / "data"
     with pytest.raises(pm.PapermillExecutionError) as failure:
         run("01_ava_download_cleanup.ipynb", tmp_path, data_dir=str(data), report_dir=str(report), **parameters)
-    assert failure.value.ename == "ValueError" and failure.value.evalue.startswith("notebook 01 parameters: ")
+    assert failure.value.ename == "ParameterError"  # a ValueError naming every problem
+    assert failure.value.evalue.startswith("invalid notebook 01 (data) parameters:\n  - ")
     for message in messages:
         assert message in failure.value.evalue
     assert failure.value.exec_count == 3  # parameters, papermill's injected parameters, then validation

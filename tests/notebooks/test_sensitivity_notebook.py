@@ -11,6 +11,8 @@ from tests import image_corpus
 from tests.conftest import AVA
 from tests.notebook_runner import run
 
+pytestmark = pytest.mark.notebook
+
 
 def test_04_on_the_five_real_ava_photos_with_idealo(tmp_path, idealo_weights):
     report = tmp_path / "report"
@@ -58,5 +60,6 @@ def test_04_refuses_bad_parameters_before_any_work(tmp_path, lively_weights):
         run("04_sensitivity.ipynb", tmp_path, weights=str(lively_weights), images=str(tmp_path / "nowhere"),
             max_images=0, perturbations=["contrast", "vignette"], report_dir=str(report))
     message = str(caught.value)
-    assert "bad parameters: images:" in message and "max_images" in message and "vignette" in message
+    assert "invalid notebook 04 (sensitivity) parameters:\n  - images:" in message
+    assert "\n  - max_images" in message and "vignette" in message
     assert not report.exists()

@@ -51,6 +51,7 @@ def sweep(tmp_path_factory, lively_weights):
     return tmp / "reports", result, lines
 
 
+@pytest.mark.notebook
 def test_pipeline_writes_pages_index_and_metrics(sweep):
     reports, _, lines = sweep
     out = reports / "tiny"
@@ -89,6 +90,7 @@ def test_pipeline_writes_pages_index_and_metrics(sweep):
     assert 'href="tiny/index.html"' in overview and ">ok<" in overview
 
 
+@pytest.mark.notebook
 def test_sweep_is_one_mlflow_experiment_with_a_run_per_variant(sweep):
     pytest.importorskip("mlflow", reason="MLflow is in the track extra (make setup installs it)")
     from mlflow.tracking import MlflowClient
@@ -107,6 +109,7 @@ def test_sweep_is_one_mlflow_experiment_with_a_run_per_variant(sweep):
         assert {"report/index.html", "report/02_train.html", "report/03_evaluate.html"} <= pages
 
 
+@pytest.mark.notebook
 def test_sweep_compares_variants_in_a_table_and_a_plot(sweep):
     reports, result, _ = sweep
     index = (reports / "tiny" / "index.html").read_text()
@@ -177,6 +180,7 @@ def test_bad_config_from_the_command_line(tmp_path, lively_weights, capsys):
     assert "is not valid YAML" in capsys.readouterr().err
 
 
+@pytest.mark.notebook
 def test_failing_notebook_is_named_with_its_cell_and_partial_output_kept(tmp_path):
     """A failure no config check can foresee: the AVA host is down (a closed port on 127.0.0.1)."""
     dead = f"http://127.0.0.1:{_closed_port()}"
@@ -257,6 +261,8 @@ def test_demo_and_ava_configs_are_valid(tmp_path):
     assert ava.notebooks["01_ava_download_cleanup"]["split_scheme"] == "official"
 
 
+@pytest.mark.notebook
+@pytest.mark.browser
 def test_browser_opens_the_index_and_every_page(sweep, tmp_path):
     if not Path(CHROMIUM).exists():
         pytest.skip("needs Debian's chromium (apt-get install chromium; .ci/run installs it)")

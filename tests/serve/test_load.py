@@ -39,6 +39,7 @@ def client_run(url, corpus, client_id, requests, deadline):
     return outcomes
 
 
+@pytest.mark.slow
 def test_concurrent_mixed_load(tiny_weights, corpus):
     with nima_server(tiny_weights) as (url, proc):
         warm = run_load(url, corpus, clients=2, requests=3)

@@ -8,11 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nima_utils.data.ava import distributions
 from nima_utils.data.cache import build_cache
+from nima_utils.data.summary import read_data_summary
 from nima_utils.model import metrics
 from nima_utils.model.card import ModelCard
 from nima_utils.scoring import prepare
-from nima_utils.study import evaluate
+from nima_utils.study import evaluate, evaluation_metrics, evaluation_report
 from tests import image_corpus
 
 
@@ -28,7 +30,7 @@ def random_dists(seed: int, n: int) -> np.ndarray:
 
 def test_perfect_predictor_scores_perfectly_with_degenerate_intervals():
     true = random_dists(0, 200)
-    result = evaluate.bootstrap_metrics(true, true, n_resamples=300, seed=0)
+    result = evaluation_metrics.bootstrap_metrics(true, true, n_resamples=300, seed=0)
     assert result["emd"] == {"value": 0.0, "low": 0.0, "high": 0.0}
     for name in ("srcc_mean", "lcc_mean", "srcc_std", "lcc_std", "accuracy@5.0", "accuracy@5.1"):
         assert result[name]["value"] == pytest.approx(1.0)
@@ -39,7 +41,7 @@ def test_hand_computed_one_hot_case():
     # Means 3, 7, 6, 4 predicted as 4, 6, 6, 6: EMD sqrt(1/10) for each image one bucket off, 0 for the exact one.
     true = np.stack([one_hot(3), one_hot(7), one_hot(6), one_hot(4)])
     pred = np.stack([one_hot(4), one_hot(6), one_hot(6), one_hot(6)])
-    result = evaluate.bootstrap_metrics(pred, true, n_resamples=0)
+    result = evaluation_metrics.bootstrap_metrics(pred, true, n_resamples=0)
     assert result["emd"]["value"] == pytest.approx((np.sqrt(0.1) * 2 + 0 + np.sqrt(0.2)) / 4)
     # sides of 5: true (no, yes, yes, no), predicted (no, yes, yes, yes) -> 3 of 4
     assert result["accuracy@5.0"]["value"] == pytest.approx(0.75)
@@ -50,7 +52,7 @@ def test_hand_computed_one_hot_case():
 def test_constant_predictor_has_no_correlation_and_answers_one_side():
     true = random_dists(1, 100)
     const = np.tile(one_hot(7), (100, 1))  # mean 7: always "above"
-    result = evaluate.bootstrap_metrics(const, true, n_resamples=200, seed=0)
+    result = evaluation_metrics.bootstrap_metrics(const, true, n_resamples=200, seed=0)
     for name in ("srcc_mean", "lcc_mean", "srcc_std", "lcc_std"):
         assert result[name] == {"value": None, "low": None, "high": None}
     tm = metrics.mean_score(true)
@@ -62,12 +64,12 @@ def test_point_values_match_scipy_metrics_with_ties():
     true = random_dists(2, 300)
     pred = np.round(random_dists(3, 300), 1)  # rounding makes tied means and stds
     pred /= pred.sum(axis=1, keepdims=True)
-    got = evaluate.bootstrap_metrics(pred, true, n_resamples=0)
+    got = evaluation_metrics.bootstrap_metrics(pred, true, n_resamples=0)
     want = metrics.evaluate(pred, true)
     for name in ("emd", "srcc_mean", "lcc_mean", "srcc_std", "lcc_std"):
         assert got[name]["value"] == pytest.approx(want[name], abs=1e-12)
-    assert got["accuracy@5.0"]["value"] == pytest.approx(want["accuracy"])
-    assert got["accuracy@5.1"]["value"] == pytest.approx(metrics.evaluate(pred, true, threshold=5.1)["accuracy"])
+    assert got["accuracy@5.0"]["value"] == pytest.approx(want["accuracy@5.0"])
+    assert got["accuracy@5.1"]["value"] == pytest.approx(want["accuracy@5.1"])
 
 
 def test_resample_ranks_are_spearman_average_ranks():
@@ -76,7 +78,8 @@ def test_resample_ranks_are_spearman_average_ranks():
     rng = np.random.default_rng(10)
     values = np.round(rng.normal(size=300), 1)  # many ties
     idx = rng.integers(0, 300, size=(40, 300))
-    np.testing.assert_array_equal(evaluate._resample_ranks(values, idx), scipy.stats.rankdata(values[idx], axis=1))
+    np.testing.assert_array_equal(evaluation_metrics._resample_ranks(values, idx),
+                                  scipy.stats.rankdata(values[idx], axis=1))
 
 
 def test_bootstrap_interval_of_an_accuracy_matches_the_normal_approximation():
@@ -88,7 +91,7 @@ def test_bootstrap_interval_of_an_accuracy_matches_the_normal_approximation():
     right = rng.random(n) < 0.7
     side = np.where((tm > 5.0) == right, 7, 3)
     pred = np.stack([one_hot(int(s)) for s in side])
-    result = evaluate.bootstrap_metrics(pred, true, n_resamples=2000, seed=0)["accuracy@5.0"]
+    result = evaluation_metrics.bootstrap_metrics(pred, true, n_resamples=2000, seed=0)["accuracy@5.0"]
     p = result["value"]
     half = 1.96 * np.sqrt(p * (1 - p) / n)
     assert result["low"] == pytest.approx(p - half, abs=0.0015)
@@ -97,9 +100,9 @@ def test_bootstrap_interval_of_an_accuracy_matches_the_normal_approximation():
 
 def test_bootstrap_is_seeded_and_contains_the_estimate():
     true, pred = random_dists(6, 150), random_dists(7, 150)
-    a = evaluate.bootstrap_metrics(pred, true, n_resamples=200, seed=1)
-    assert a == evaluate.bootstrap_metrics(pred, true, n_resamples=200, seed=1)
-    assert a != evaluate.bootstrap_metrics(pred, true, n_resamples=200, seed=2)
+    a = evaluation_metrics.bootstrap_metrics(pred, true, n_resamples=200, seed=1)
+    assert a == evaluation_metrics.bootstrap_metrics(pred, true, n_resamples=200, seed=1)
+    assert a != evaluation_metrics.bootstrap_metrics(pred, true, n_resamples=200, seed=2)
     for entry in a.values():
         assert entry["low"] <= entry["value"] <= entry["high"]
 
@@ -109,26 +112,26 @@ def test_bootstrap_is_fast_on_an_ava_sized_test_split():
 
     true, pred = random_dists(8, 20_000), random_dists(9, 20_000)
     start = time.monotonic()
-    evaluate.bootstrap_metrics(pred, true, n_resamples=1000, seed=0)
+    evaluation_metrics.bootstrap_metrics(pred, true, n_resamples=1000, seed=0)
     assert time.monotonic() - start < 30  # about 3.5 s on one core
 
 
 def test_trivial_baseline_and_majority_class():
     train = np.stack([one_hot(6), one_hot(6), one_hot(4)])  # mean distribution: 2/3 on 6, 1/3 on 4
-    base = evaluate.trivial_prediction(train, 5)
+    base = metrics.trivial_prediction(train, 5)
     assert base.shape == (5, 10)
     np.testing.assert_allclose(base[3], [0, 0, 0, 1 / 3, 0, 2 / 3, 0, 0, 0, 0])
-    assert evaluate.majority_above(train, 5.0) is True
-    assert evaluate.majority_above(train, 6.0) is False
+    assert evaluation_metrics.majority_above(train, 5.0) is True
+    assert evaluation_metrics.majority_above(train, 6.0) is False
     with pytest.raises(ValueError, match="training split"):
-        evaluate.trivial_prediction(np.empty((0, 10)), 3)
+        metrics.trivial_prediction(np.empty((0, 10)), 3)
 
 
 def test_evaluate_split_compares_model_with_both_baselines():
     train = np.stack([one_hot(6)] * 3 + [one_hot(3)])  # majority above 5.0 and 5.1
     test_true = np.stack([one_hot(7), one_hot(8), one_hot(2), one_hot(6)])
     preds = evaluate.Predictions(["a", "b", "c", "d"], test_true.copy(), test_true, {}, "images", 1.0)
-    result = evaluate.evaluate_split(preds, train, n_resamples=100, seed=0)
+    result = evaluation_metrics.evaluate_split(preds, train, n_resamples=100, seed=0)
     assert result["n_images"] == 4
     assert result["model"]["accuracy@5.0"]["value"] == 1.0
     assert result["majority_class"]["accuracy@5.0"]["value"] == pytest.approx(0.75)  # 3 of 4 are above 5
@@ -136,10 +139,10 @@ def test_evaluate_split_compares_model_with_both_baselines():
     # the trivial baseline predicts mean 5.25 for every image: above 5.0, so also 3 of 4
     assert result["trivial_baseline"]["accuracy@5.0"]["value"] == pytest.approx(0.75)
     assert result["trivial_baseline"]["srcc_mean"]["value"] is None
-    table = evaluate.metrics_table(result)
+    table = evaluation_report.metrics_table(result)
     assert table.loc["binary accuracy at 5.0", "majority class"].startswith("75.0%")
     assert table.loc["EMD (lower is better)", "majority class"] == "—"
-    comparison = evaluate.comparison_table(result, "unit test")
+    comparison = evaluation_report.comparison_table(result, "unit test")
     assert comparison.loc["NIMA MobileNet (paper)", "accuracy at 5.0"] == "80.36%"
     assert comparison.loc["this model", "EMD"] == "0.000"
     assert comparison.loc["trivial baseline", "LCC (mean)"] == "—"
@@ -151,13 +154,13 @@ def test_differences_with_the_baselines_are_paired():
     true = random_dists(11, 300)
     always_above = np.tile(one_hot(9), (300, 1))  # the majority class, as a distribution
     same = evaluate.Predictions([str(i) for i in range(300)], always_above, true, {}, "images", 1.0)
-    diff = evaluate.evaluate_split(same, train, n_resamples=200, seed=0)["paired_differences"]["accuracy@5.0"]
+    diff = evaluation_metrics.evaluate_split(same, train, n_resamples=200, seed=0)["paired_differences"]["accuracy@5.0"]
     assert diff == {"against": "majority_class", "value": 0.0, "low": 0.0, "high": 0.0}  # unpaired would be wide
     perfect = evaluate.Predictions(same.ids, true, true, {}, "images", 1.0)
-    result = evaluate.evaluate_split(perfect, train, n_resamples=200, seed=0)
+    result = evaluation_metrics.evaluate_split(perfect, train, n_resamples=200, seed=0)
     emd_diff = result["paired_differences"]["emd"]
     assert emd_diff["value"] == pytest.approx(-result["trivial_baseline"]["emd"]["value"]) and emd_diff["high"] < 0
-    table = evaluate.metrics_table(result)
+    table = evaluation_report.metrics_table(result)
     assert table.loc["EMD (lower is better)", "model minus baseline (paired)"].endswith("vs. trivial baseline")
 
 
@@ -208,7 +211,7 @@ def test_predict_images_feeds_what_the_card_prescribes_and_reports_failures(smal
     assert list(pred.failed) == ["006"]
     expected = [prepare(images / f"{k:03d}.jpg", engine) for k in range(6)]
     np.testing.assert_array_equal(np.stack(engine.seen), np.stack(expected))
-    np.testing.assert_allclose(pred.true, evaluate.true_distributions(table)[:6])
+    np.testing.assert_allclose(pred.true, distributions(table)[:6])
     frame = pred.frame()
     assert list(frame.columns[:6]) == ["image_id", "pred_mean", "pred_std", "true_mean", "true_std", "emd"]
     assert list(frame.columns[6:]) == [f"p{i}" for i in range(1, 11)]
@@ -279,7 +282,7 @@ def test_read_data_summary_names_what_is_missing(tmp_path):
     path = tmp_path / "summary.json"
     path.write_text(json.dumps({"source": "demo"}))
     with pytest.raises(ValueError, match="lacks 'images_dir'"):
-        evaluate.read_data_summary(path)
+        read_data_summary(path)
     path.write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
-        evaluate.read_data_summary(path)
+        read_data_summary(path)

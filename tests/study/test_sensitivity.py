@@ -10,6 +10,7 @@ import pytest
 
 from nima_utils.model.engine import KerasEngine
 from nima_utils.model.weights import IDEALO_FILENAME, WeightsError, fingerprint
+from nima_utils.params import ParameterError
 from nima_utils.scoring import score_images
 from nima_utils.study import sensitivity
 from nima_utils.study.perturbations import PERTURBATIONS
@@ -136,17 +137,23 @@ def test_study_images_from_a_folder_or_notebook_01_summary(tmp_path, corpus):
 
 
 def test_check_parameters_names_every_problem(tmp_path, corpus):
-    assert sensitivity.check_parameters("", str(corpus), "", 12, [], 0) == []
+    def problems(*values):
+        return sensitivity.SensitivityParameters(*values).problems()
+
+    assert problems("", str(corpus), "", 12, [], 0) == []
+    sensitivity.check_parameters("", str(corpus), "", 12, [], 0)
     (tmp_path / "empty").mkdir()
-    problems = sensitivity.check_parameters(str(tmp_path / "nope.h5"), str(tmp_path / "empty"), "", 0,
-                                            ["contrast", "vignette"], "x")
-    assert [p.split(":")[0] for p in problems] == ["weights", "images", "max_images", "perturbations", "seed"]
-    assert "vignette" in problems[3] and "available: contrast" in problems[3]
-    missing = sensitivity.check_parameters("", "", tmp_path / "summary.json", 12, "contrast", 0)
-    assert "run notebook 01 first" in missing[0] and missing[1].startswith("perturbations: must be a list")
+    found = problems(str(tmp_path / "nope.h5"), str(tmp_path / "empty"), "", 0, ["contrast", "vignette"], "x")
+    assert [p.split(":")[0] for p in found] == ["weights", "images", "max_images", "perturbations", "seed"]
+    assert "vignette" in found[3] and "available: contrast" in found[3]
+    with pytest.raises(ParameterError) as failure:
+        sensitivity.check_parameters(str(tmp_path / "nope.h5"), str(tmp_path / "empty"), "", 0, ["vignette"], "x")
+    assert len(failure.value.problems) == 5 and "\n  - seed: must be" in str(failure.value)
+    missing = problems("", "", tmp_path / "summary.json", 12, "contrast", 0)
+    assert "run notebooks/01_ava_download_cleanup.ipynb first" in missing[0] and "images=FOLDER" in missing[0]
+    assert missing[1].startswith("perturbations: must be a list")
     (tmp_path / "bad.json").write_text("{}")
-    assert "not notebook 01's summary.json" in sensitivity.check_parameters("", "", tmp_path / "bad.json", 1, [],
-                                                                           0)[0]
+    assert "lacks 'images_dir'" in problems("", "", tmp_path / "bad.json", 1, [], 0)[0]
 
 
 def test_choose_weights_prefers_idealo_then_the_newest_run(tmp_path, tiny_weights):

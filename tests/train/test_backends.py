@@ -29,6 +29,7 @@ def test_model_code_does_not_need_tensorflow_under_jax():
     assert out.stdout.strip().splitlines()[-1] == "False"
 
 
+@pytest.mark.slow
 def test_two_phase_training_runs_under_jax(demo, tmp_path):
     config = {**TINY, "cache_dir": str(demo["cache_dir"]), "weights_dir": str(tmp_path), "run_name": "jax",
               "head_epochs": 3, "epochs": 2, "patience": 5}
@@ -65,6 +66,7 @@ print(json.dumps({"backend": keras.backend.backend(), "loss": history.history["l
 """
 
 
+@pytest.mark.slow
 def test_few_steps_on_numpy_arrays_under_jax_without_tensorflow():
     """The model, EMD loss and optimizer train under JAX with no TensorFlow loaded at all (a GPU
     machine with JAX only): three SGD steps on arrays give a finite loss and move the weights."""

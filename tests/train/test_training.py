@@ -43,6 +43,7 @@ def test_invalid_parameters_are_all_named_at_once(tmp_path):
         TrainConfig(backbone="inception_v3", input_size=64, cache_dir=str(tmp_path)).validate()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("schedule", "rates"), [("paper", (1e-3, 1e-1)), ("two-phase", (2e-4, 5e-3))])
 def test_each_variable_group_moves_by_its_own_rate(schedule, rates):
     """One step: the base moves by base_lr x gradient, the head by head_lr x gradient (SGD without
@@ -125,6 +126,7 @@ def _summary(proc: subprocess.Popen, timeout: float = 300) -> dict:
     return json.loads(line[len("SUMMARY "):])
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights(demo, tmp_path):
     epochs = 5
     whole = _summary(_job(tiny_config(demo, tmp_path / "a", schedule="paper", base_lr=0.05, head_lr=0.2,
@@ -180,6 +182,7 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
+@pytest.mark.slow
 def test_two_workers_on_localhost_end_with_identical_weights(demo, tmp_path):
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     procs = []
@@ -242,6 +245,7 @@ def test_training_from_the_original_images(demo, tmp_path):
     assert np.isfinite(result.summary["best_val_emd"])
 
 
+@pytest.mark.slow
 def test_nima_train_command(demo, tmp_path, capsys):
     from nima_utils.cli import main
 
@@ -287,6 +291,7 @@ def test_paper_schedule_decays_every_ten_epochs():
             assert float(inner.learning_rate) == pytest.approx(rate * 0.95 ** (epoch // 10))
 
 
+@pytest.mark.slow
 def test_fine_tunes_a_nima_weights_file(demo, tmp_path, tiny_weights):
     config = tiny_config(demo, tmp_path, initial_weights=str(tiny_weights), head_epochs=2, epochs=1, dropout=0.3)
     result = train(config, progress=False)
@@ -298,6 +303,7 @@ def test_fine_tunes_a_nima_weights_file(demo, tmp_path, tiny_weights):
                           run_name="other"), progress=False)
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_not_replaced_unless_asked(demo, tmp_path):
     config = tiny_config(demo, tmp_path, head_epochs=2, epochs=0)
     first = train(config, progress=False)
