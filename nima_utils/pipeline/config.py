@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
-NOTEBOOKS = ("01_ava_download_cleanup", "02_train", "03_evaluate", "04_sensitivity")
+NOTEBOOKS = ("01_ava_download_cleanup", "02_train", "03_evaluate", "04_sensitivity", "05_explore")
 TOP_KEYS = {"run": "report folder reports/<run>/ (letters, digits, . _ -)", "description": "a line for the index",
             "notebooks": "a parameter block per notebook to run", "grid": "lists of 02_train parameter values"}
 WIRED = {  # parameters the pipeline sets itself: a config may not
@@ -19,6 +19,7 @@ WIRED = {  # parameters the pipeline sets itself: a config may not
     "02_train": ("report_dir", "data_summary"),
     "03_evaluate": ("report_dir", "data_summary"),
     "04_sensitivity": ("report_dir", "data_summary"),
+    "05_explore": ("report_dir", "data_summary"),
 }
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -187,7 +188,7 @@ def value_problems(config: PipelineConfig) -> list[str]:
     """What each notebook's own parameter check would refuse, found before notebook 01 downloads
     anything: the checks that need no data yet (02's cache, 03's split are made by 01)."""
     from nima_utils.data import sources as ava_sources
-    from nima_utils.study import evaluate, sensitivity
+    from nima_utils.study import evaluate, explore, sensitivity
     from nima_utils.train.config import TrainConfig
 
     def full(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -213,6 +214,10 @@ def value_problems(config: PipelineConfig) -> list[str]:
         p04 = full("04_sensitivity")
         problems += [f"notebooks.04_sensitivity: {p}" for p in sensitivity.setting_problems(
             p04["weights"], p04["images"], p04["max_images"], p04["perturbations"], p04["seed"])]
+    if "05_explore" in config.notebooks:
+        p05 = full("05_explore")
+        problems += [f"notebooks.05_explore: {p}" for p in explore.setting_problems(
+            p05["weights"], p05["images"], p05["max_images"], p05["saliency_images"], p05["seed"])]
     return problems
 
 
