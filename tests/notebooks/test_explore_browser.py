@@ -1,13 +1,11 @@
 """Notebook 05 in a real browser: JupyterLab on 127.0.0.1, the notebook run in headless Chromium, a slider
-moved, and the displayed score becomes the package's prediction for the new setting."""
+dragged to its left end, and the displayed score becomes the package's prediction for the new setting."""
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -15,46 +13,25 @@ import pytest
 
 from tests.notebook_runner import NOTEBOOKS
 from tests.serve.test_browser import ARGS, CHROMIUM
+from tests.server_process import free_port, served
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
-def jupyter_lab(folder: Path, state: Path):
+def jupyter_lab(folder: Path, state: Path) -> Iterator[str]:
     """JupyterLab serving `folder` on a free port of 127.0.0.1, no token, no browser; stopped afterwards."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
            "JUPYTER_RUNTIME_DIR": str(state / "runtime"), "JUPYTER_CONFIG_DIR": str(state / "config"),
            "JUPYTERLAB_SETTINGS_DIR": str(state / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(state / "workspaces")}
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--allow-root",
            f"--notebook-dir={folder}", "--ServerApp.token=", "--ServerApp.password=", "--expose-app-in-browser",
            "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-    with open(state / "lab.log", "wb") as log:
-        server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            with contextlib.suppress(OSError):
-                if urllib.request.urlopen(url + "/api/status", timeout=2).status == 200:
-                    break
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"JupyterLab did not start: {(state / 'lab.log').read_text()[-2000:]}")
-            time.sleep(0.5)
+    url, log = f"http://127.0.0.1:{port}", state / "lab.log"
+    with open(log, "wb") as sink, served(cmd, url + "/api/status", "JupyterLab", 90, lambda _: log.read_text()[-2000:],
+                                         env=env, stdout=sink, stderr=subprocess.STDOUT):
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def _parameterised_copy(folder: Path, **parameters) -> Path:
@@ -97,12 +74,13 @@ def test_moving_a_slider_in_jupyterlab_changes_the_displayed_score(tmp_path, liv
         score = page.locator(".nima-score")
         score.wait_for(timeout=240_000)
         assert score.inner_text() == f"mean {before:.2f}"
-        readout = page.locator(".widget-slider", has=page.locator(".widget-label", has_text="brightness")).locator(
-            ".widget-readout")
-        readout.click()
-        page.keyboard.press("Control+A")
-        page.keyboard.type("0.4")
-        page.keyboard.press("Enter")
+        slider = page.locator(".widget-slider", has=page.locator(".widget-label", has_text="brightness"))
+        slider.scroll_into_view_if_needed()
+        handle, track = slider.locator(".noUi-handle").bounding_box(), slider.locator(".noUi-target").bounding_box()
+        page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(track["x"] - 30, handle["y"] + handle["height"] / 2, steps=8)  # past the left end: 0.4
+        page.mouse.up()
         page.wait_for_function("t => document.querySelector('.nima-score').textContent === t",
                                arg=f"mean {after:.2f}", timeout=60_000)
         page.screenshot(path=str(tmp_path / "explore.png"), full_page=True)
