@@ -61,6 +61,7 @@ NOTEBOOK_PARAMETERS = {
     "02_train": "nima_utils.train.config:TrainConfig",
     "03_evaluate": "nima_utils.study.evaluate:EvaluateParameters",
     "04_sensitivity": "nima_utils.study.sensitivity:SensitivityParameters",
+    "05_explore": "nima_utils.study.explore:ExploreParameters",
 }
 """Each notebook's parameter dataclass ("module:class", imported when asked for)."""
 

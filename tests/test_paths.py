@@ -17,6 +17,7 @@ PATH_PARAMETERS = {
     "02_train": {"data_summary", "weights_dir", "initial_weights", "report_dir"},
     "03_evaluate": {"weights", "data_summary", "report_dir"},
     "04_sensitivity": {"weights", "images", "data_summary", "report_dir"},
+    "05_explore": {"weights", "images", "data_summary", "report_dir"},
 }
 
 

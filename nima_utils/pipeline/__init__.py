@@ -1,4 +1,4 @@
-"""Pipeline stage (`nima pipeline CONFIG.yaml`, `make demo`): notebooks 01 -> 04 as papermill jobs.
+"""Pipeline stage (`nima pipeline CONFIG.yaml`, `make demo`): notebooks 01 -> 05 as papermill jobs.
 
 `config` reads and checks a YAML config whole before any work, `prerequisites` fetches the weights a
 run needs, `run` executes the notebooks, `html` turns them into readable pages and logs, `report`

@@ -1,4 +1,4 @@
-"""`nima pipeline CONFIG.yaml`: notebooks 01 -> 04 from one config into reports/<run>/ (see nima_utils.pipeline.run)."""
+"""`nima pipeline CONFIG.yaml`: notebooks 01 -> 05 from one config into reports/<run>/ (see nima_utils.pipeline.run)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("pipeline", help="run notebooks 01 -> 04 from a YAML config into reports/<run>/",
-                            description="Run notebooks 01 -> 04 with papermill from one YAML config (configs/) "
+    parser = sub.add_parser("pipeline", help="run notebooks 01 -> 05 from a YAML config into reports/<run>/",
+                            description="Run notebooks 01 -> 05 with papermill from one YAML config (configs/) "
                                         "into reports/<run>/: pages, logs, figures, index.html.")
     parser.add_argument("config", type=Path, help="the YAML config, e.g. configs/demo.yaml")
     parser.add_argument("--reports", type=Path, help="folder of run folders (default: the project's reports/)")

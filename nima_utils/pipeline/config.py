@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
-NOTEBOOKS = ("01_ava_download_cleanup", "02_train", "03_evaluate", "04_sensitivity")
+NOTEBOOKS = ("01_ava_download_cleanup", "02_train", "03_evaluate", "04_sensitivity", "05_explore")
 TOP_KEYS = {"run": "report folder reports/<run>/ (letters, digits, . _ -)", "description": "a line for the index",
             "notebooks": "a parameter block per notebook to run", "grid": "lists of 02_train parameter values",
             "track": "true (default) or false: track training and evaluation runs in MLflow"}
@@ -20,6 +20,7 @@ WIRED = {  # parameters the pipeline sets itself: a config may not
     "02_train": ("report_dir", "data_summary"),
     "03_evaluate": ("report_dir", "data_summary"),
     "04_sensitivity": ("report_dir", "data_summary"),
+    "05_explore": ("report_dir", "data_summary"),
 }
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 

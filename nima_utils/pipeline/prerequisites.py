@@ -40,7 +40,7 @@ def imagenet_file(backbone: str, alpha: float, input_size: int) -> str:
 def needed(config: PipelineConfig, keras_base_url: str = KERAS_BASE_URL,
            idealo_url: str | None = None) -> list[Needed]:
     """What the run will download if absent: ImageNet backbones that training starts from, and idealo's
-    NIMA when notebook 04 studies its default weights (idealo's are what it prefers)."""
+    NIMA when notebook 04 or 05 studies its default weights (idealo's are what it prefers)."""
     from nima_utils.model.weights import IDEALO_FILENAME, IDEALO_URL
     from nima_utils.paths import weights_dir
 
@@ -56,10 +56,12 @@ def needed(config: PipelineConfig, keras_base_url: str = KERAS_BASE_URL,
             path = keras_models_dir() / Path(remote).name
             out[path] = Needed(f"Keras' ImageNet {p['backbone']} ({Path(remote).name})", path,
                                keras_base_url + remote, f"KERAS_HOME/models/ (here: {path.parent}/)")
-    study = config.notebooks.get("04_sensitivity")
-    if study is not None and not study.get("weights"):
+    studies = [n for n in ("04_sensitivity", "05_explore") if n in config.notebooks
+               and not config.notebooks[n].get("weights")]
+    if studies:
         path = weights_dir() / IDEALO_FILENAME
-        out[path] = Needed(f"idealo's NIMA ({IDEALO_FILENAME}, what notebook 04 studies by default)", path,
+        which = " and ".join(n[:2] for n in studies)
+        out[path] = Needed(f"idealo's NIMA ({IDEALO_FILENAME}, the default weights of notebook {which})", path,
                            idealo_url or IDEALO_URL,
                            f"weights/ (here: {path.parent}/; any name) or `nima weights --url MIRROR`", idealo=True)
     return list(out.values())

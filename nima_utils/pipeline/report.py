@@ -18,9 +18,10 @@ KEY_FIGURES = {
     "02_train": ("learning_curves.png",),
     "03_evaluate": ("mean_scatter.png", "confusion.png", "best_and_worst.png"),
     "04_sensitivity": ("contrast.png", "perturbations.png"),
+    "05_explore": ("settings.png", "saliency.png"),
 }
 TITLES = {"01_ava_download_cleanup": "01 · data", "02_train": "02 · training", "03_evaluate": "03 · evaluation",
-          "04_sensitivity": "04 · sensitivity"}
+          "04_sensitivity": "04 · sensitivity", "05_explore": "05 · exploration and saliency"}
 METRICS = (("emd", "EMD (lower is better)"), ("srcc_mean", "SRCC of the mean score"),
            ("lcc_mean", "LCC of the mean score"), ("srcc_std", "SRCC of the std"), ("lcc_std", "LCC of the std"),
            ("accuracy@5.0", "accuracy at 5.0"), ("accuracy@5.1", "accuracy at 5.1"))

@@ -1,7 +1,7 @@
-"""`nima pipeline CONFIG.yaml`: notebooks 01 -> 04 as papermill jobs from one config, into
+"""`nima pipeline CONFIG.yaml`: notebooks 01 -> 05 as papermill jobs from one config, into
 reports/<run>/ (executed notebooks, readable HTML pages, logs, figures, pipeline.json, index.html).
 
-With a grid, every variant trains (02) and is evaluated (03) under its own run name; 04 runs once."""
+With a grid, every variant trains (02) and is evaluated (03) under its own run name; 04 and 05 run once."""
 
 from __future__ import annotations
 
@@ -165,6 +165,8 @@ class Runner:
                 entry["test"] = self.step("03_evaluate", evaluate, variant.name)
         if "04_sensitivity" in nb:
             self.step("04_sensitivity", {**nb["04_sensitivity"], "data_summary": data_summary})
+        if "05_explore" in nb:
+            self.step("05_explore", {**nb["05_explore"], "data_summary": data_summary})
         self.result["status"] = "ok"
         self.finish()
         return self.result

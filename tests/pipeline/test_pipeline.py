@@ -20,7 +20,8 @@ from tests.http_server import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-STEPS = ["01_ava_download_cleanup", "02_train", "03_evaluate", "02_train", "03_evaluate", "04_sensitivity"]
+STEPS = ["01_ava_download_cleanup", "02_train", "03_evaluate", "02_train", "03_evaluate", "04_sensitivity",
+         "05_explore"]
 
 
 def tiny_config(tmp: Path, weights: Path, **extra) -> dict:
@@ -33,6 +34,7 @@ def tiny_config(tmp: Path, weights: Path, **extra) -> dict:
                          "weights_dir": str(tmp / "weights")},
             "03_evaluate": {"bootstrap": 100, "batch_size": 32},
             "04_sensitivity": {"weights": str(weights), "max_images": 3, "perturbations": ["contrast", "blur"]},
+            "05_explore": {"weights": str(weights), "max_images": 2, "saliency_images": 1},
         },
         **extra,
     }
@@ -65,7 +67,7 @@ def test_pipeline_writes_pages_index_and_metrics(sweep):
         for noise in ("oneDNN", "absl::", "jp-OutputArea-output\" data-mime-type=\"application/vnd.jupyter.stderr"):
             assert noise not in page, (step["html"], noise)
     # the terminal shows a line per notebook with its duration, then where the report is
-    assert sum(" ok in " in line and line.endswith(".html") for line in lines) == 6
+    assert sum(" ok in " in line and line.endswith(".html") for line in lines) == 7
     assert lines[-1].startswith(f"report: {out / 'index.html'}")
     # notebook 01 ends with its summary in words; its figures go to summary.json, not onto the page
     page01 = (out / "01_ava_download_cleanup.html").read_text()
@@ -86,6 +88,8 @@ def test_pipeline_writes_pages_index_and_metrics(sweep):
         assert f'href="{step["html"]}"' in index
     figures = [p.name for p in (out / "figures").iterdir()]
     assert "01_ava_download_cleanup__label_stats.png" in figures and "04_sensitivity__contrast.png" in figures
+    assert "05_explore__saliency.png" in figures  # 05 reads 01's split like 04 and lands on the run's pages
+    assert saved["steps"][-1]["parameters"]["data_summary"] == data_summary
     overview = (reports / "index.html").read_text()
     assert 'href="tiny/index.html"' in overview and ">ok<" in overview
 
