@@ -1,17 +1,13 @@
 # NIMA Lab. Every target sets up what it needs: `make test` and `make demo` work on a fresh clone.
 PYTHON ?= python3.11
 VENV   ?= .venv
-EXTRAS ?= cpu,dev,track
+EXTRAS ?= cpu,dev,track,ray
 comma  := ,
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-<<<<<<< HEAD
 .PHONY: setup test lint demo weights lab mlflow bench clean
-=======
-.PHONY: setup test test-fast lint demo weights lab bench clean
->>>>>>> 9c7b58c08b154b83ebae17bab48c23e91716cecd
 
 setup: $(STAMP)
 
@@ -48,6 +44,7 @@ bench: setup
 	$(BIN)/python benchmarks/score_throughput.py
 	$(BIN)/python benchmarks/service_throughput.py
 	$(BIN)/python benchmarks/data_throughput.py
+	$(BIN)/python benchmarks/ava_scale.py --sizes 2000,8000,32000
 	$(BIN)/python benchmarks/train_throughput.py
 	@# JAX on a CPU trains about 8x slower than TensorFlow: fewer steps keep this line to a few minutes
 	KERAS_BACKEND=jax $(BIN)/python benchmarks/train_throughput.py --synthetic --steps 2 --warmup 2 --rounds 2

@@ -28,32 +28,47 @@ def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(constant, np.nan, np.clip(r, -1.0, 1.0))
 
 
-def _resample_ranks(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Average ranks (ties share their mean rank, as Spearman's) of values[idx] within each row of
-    the resamples idx (B, n), by counting instead of sorting every row: O(B n)."""
+def _rank_codes(values: np.ndarray) -> tuple[int, np.ndarray]:
+    """(number of distinct values, each value's index among them): what ranking a resample needs."""
     unique, inverse = np.unique(values, return_inverse=True)
-    b, u = len(idx), len(unique)
-    codes = inverse[idx]
-    counts = np.bincount((codes + u * np.arange(b)[:, None]).ravel(), minlength=b * u).reshape(b, u)
+    return len(unique), inverse
+
+
+def _resample_ranks(values: np.ndarray, idx: np.ndarray, codes: tuple[int, np.ndarray] | None = None) -> np.ndarray:
+    """Average ranks (ties share their mean rank, as Spearman's) of values[idx] within each row of
+    the resamples idx (B, n), by counting instead of sorting every row: O(B n). `codes` (from
+    `_rank_codes(values)`) spares the sort of all values on every chunk of resamples."""
+    u, inverse = codes if codes is not None else _rank_codes(values)
+    b = len(idx)
+    codes_ = inverse[idx]
+    counts = np.bincount((codes_ + u * np.arange(b)[:, None]).ravel(), minlength=b * u).reshape(b, u)
     below = np.cumsum(counts, axis=1) - counts
     rank_of = below + (counts + 1) / 2.0
-    return np.take_along_axis(rank_of, codes, axis=1)
+    return np.take_along_axis(rank_of, codes_, axis=1)
 
 
-def _statistics(pred: np.ndarray, true: np.ndarray, idx: np.ndarray) -> dict[str, np.ndarray]:
-    """Every metric on the resamples `idx` (B, n) of the images: (B,) values each."""
+def _per_image(pred: np.ndarray, true: np.ndarray) -> dict[str, Any]:
+    """What every resample reads, computed once (per chunk it made the bootstrap O(n^2) in images)."""
     pm, tm, ps, ts = mean_score(pred), mean_score(true), std_score(pred), std_score(true)
-    out = {"emd": emd(pred, true)[idx].mean(axis=1)}
-    for name, p, t in (("mean", pm, tm), ("std", ps, ts)):
+    return {"emd": emd(pred, true), "mean": (pm, tm), "std": (ps, ts),
+            "codes": {"mean": (_rank_codes(pm), _rank_codes(tm)), "std": (_rank_codes(ps), _rank_codes(ts))}}
+
+
+def _statistics(per: dict[str, Any], idx: np.ndarray) -> dict[str, np.ndarray]:
+    """Every metric on the resamples `idx` (B, n) of the images: (B,) values each."""
+    out = {"emd": per["emd"][idx].mean(axis=1)}
+    for name in ("mean", "std"):
+        (p, t), (pc, tc) = per[name], per["codes"][name]
         out[f"lcc_{name}"] = _rowwise_pearson(p[idx], t[idx])
-        out[f"srcc_{name}"] = _rowwise_pearson(_resample_ranks(p, idx), _resample_ranks(t, idx))
+        out[f"srcc_{name}"] = _rowwise_pearson(_resample_ranks(p, idx, pc), _resample_ranks(t, idx, tc))
+    pm, tm = per["mean"]
     for thr in THRESHOLDS:
         out[f"accuracy@{thr}"] = ((pm > thr) == (tm > thr))[idx].mean(axis=1)
     return {name: out[name] for name in METRICS}
 
 
-def _majority_statistics(true: np.ndarray, above: dict[float, bool], idx: np.ndarray) -> dict[str, np.ndarray]:
-    tm = mean_score(true)
+def _majority_statistics(tm: np.ndarray, above: dict[float, bool], idx: np.ndarray) -> dict[str, np.ndarray]:
+    """The majority class's accuracies on the resamples `idx`, from the true mean scores `tm`."""
     return {f"accuracy@{t}": ((tm > t) == above[t])[idx].mean(axis=1) for t in THRESHOLDS}
 
 
@@ -97,8 +112,10 @@ def bootstrap_metrics(pred: np.ndarray, true: np.ndarray, n_resamples: int = 100
 def _stats_fn(pred: np.ndarray, true: np.ndarray, above: dict[float, bool] | None = None):
     true = np.asarray(true, dtype=np.float64)
     if above is not None:
-        return lambda idx: _majority_statistics(true, above, idx)
-    return lambda idx: _statistics(np.asarray(pred, dtype=np.float64), true, idx)
+        tm = mean_score(true)
+        return lambda idx: _majority_statistics(tm, above, idx)
+    per = _per_image(np.asarray(pred, dtype=np.float64), true)
+    return lambda idx: _statistics(per, idx)
 
 
 def evaluate_split(pred: Predictions, train_true: np.ndarray, n_resamples: int = 1000, seed: int = 0,
