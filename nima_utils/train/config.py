@@ -17,6 +17,12 @@ SCHEDULES = {
 }
 DEFAULT_RATES = {"paper": (3e-7, 3e-6), "two-phase": (3e-5, 3e-5)}
 """(base, head) learning rates of each schedule when not given."""
+PRESETS: dict[str, dict[str, Any]] = {
+    "demo": {"base_lr": 1e-4, "head_lr": 1e-4, "head_phase_lr": 3e-3, "head_epochs": 300, "epochs": 2,
+             "dropout": 0.5},
+}
+"""Named sets of settings that notebook 02 and `nima train --preset` start from; "demo" was chosen on the
+embedded demo's grouped validation split (docs/demo.md)."""
 @dataclasses.dataclass
 class TrainConfig:
     """Everything a training run depends on; `validate()` explains every problem at once."""
@@ -55,6 +61,13 @@ class TrainConfig:
     overwrite: bool = False
     """Replace a finished run of the same name (otherwise refused, so no trained model is lost)."""
     precision: str = "auto"
+
+    @classmethod
+    def preset(cls, name: str = "", **settings: Any) -> TrainConfig:
+        """The defaults, then preset `name`'s settings ("": none), then the `settings` that are not None."""
+        if name and name not in PRESETS:
+            raise ValueError(f"unknown training preset {name!r}; available: {', '.join(PRESETS)}")
+        return cls(**{**PRESETS.get(name, {}), **{k: v for k, v in settings.items() if v is not None}})
 
     def rates(self) -> tuple[float, float]:
         base, head = DEFAULT_RATES.get(self.schedule, (None, None))
