@@ -7,7 +7,7 @@ scales), and each source appears unchanged and edited by `nima_utils.study.pertu
 are drawn around a quality that falls with the strength of the edit: the labels encode "how
 degraded is this version of the photo", not human taste. Every image carries its photo as its
 `group`, so splits can keep a photo's content together; the test photos follow a rule fixed in
-advance (`test_photos`). A few deliberately broken files give cleanup something real to catch.
+advance (`held_out_photos`). A few deliberately broken files give cleanup something real to catch.
 Everything is deterministic given the seed.
 """
 
@@ -95,7 +95,7 @@ def is_grey(img: Image.Image) -> bool:
     return not np.abs(arr - arr[..., :1]).any()
 
 
-def test_photos(photos: list[Path], seed: int = 0) -> list[str]:
+def held_out_photos(photos: list[Path], seed: int = 0) -> list[str]:
     """The rule for the test photos, fixed before any result: one photo of each kind of content
     present (colour scene, greyscale scene, greyscale texture; a colour texture if there were one),
     drawn by the seed from its own random stream, so the label draws never change it."""
@@ -129,7 +129,7 @@ def make_demo_dataset(folder: str | Path, seed: int = 0, max_side: int = 320, cr
     group: the photo), `demo_meta.csv` (what each id is) and `sources.json` (file names and SHA-256,
     like a mirror's checksums) to `folder`.
 
-    The test list holds every version of every source of the photos `test_photos` names, so no
+    The test list holds every version of every source of the photos `held_out_photos` names, so no
     photo's content is shared between the official test set and training.
     """
     folder = Path(folder)
@@ -137,7 +137,7 @@ def make_demo_dataset(folder: str | Path, seed: int = 0, max_side: int = 320, cr
     rng = np.random.default_rng(seed)
     photos = sample_photos()
     offsets = rng.normal(0, PHOTO_SPREAD, len(photos))
-    test_names = set(test_photos(photos, seed))
+    test_names = set(held_out_photos(photos, seed))
     files: dict[str, bytes] = {}
     rows, meta = [], []
 

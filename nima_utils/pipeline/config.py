@@ -202,8 +202,13 @@ def value_problems(config: PipelineConfig) -> list[str]:
         fields = {f.name for f in dataclasses.fields(TrainConfig)}
         for variant in config.variants():
             p02 = full("02_train", variant.overrides)
-            train = TrainConfig(**{k: v for k, v in p02.items() if k in fields}, resize_size=p01["cache_size"])
             where = f"grid variant {variant.name}" if variant.name else "notebooks.02_train"
+            try:
+                train = TrainConfig.preset(p02.get("preset", ""), **{k: v for k, v in p02.items() if k in fields},
+                                           resize_size=p01["cache_size"])
+            except ValueError as exc:  # an unknown preset
+                problems.append(f"{where}: {exc}")
+                continue
             problems += [f"{where}: {p}" for p in train.setting_problems()]
     if "03_evaluate" in config.notebooks:
         p03 = full("03_evaluate")
