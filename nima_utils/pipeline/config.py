@@ -79,12 +79,17 @@ def notebook_parameters(name: str) -> dict[str, dict[str, Any]]:
             continue
         if isinstance(target, ast.Name):
             default = ast.literal_eval(node.value)
-            out[target.id] = {"default": default, "inferred_type_name": type(default).__name__}
+            kind = type(default).__name__
+            if default is None and isinstance(node, ast.AnnAssign):  # `x: float | None = None`: a float or None
+                kind = ast.unparse(node.annotation).replace(" ", "")
+            out[target.id] = {"default": default, "inferred_type_name": kind}
     return out
 
 
 def _coerce(value: Any, kind: str) -> tuple[Any, str | None]:
     """`value` as the type of the notebook's default, or a problem. YAML reads 1e-4 as text: accept it."""
+    if kind.endswith("|None"):
+        return (None, None) if value is None else _coerce(value, kind.removesuffix("|None"))
     if kind == "float":
         if isinstance(value, str):
             try:

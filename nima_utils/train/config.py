@@ -18,8 +18,8 @@ SCHEDULES = {
 DEFAULT_RATES = {"paper": (3e-7, 3e-6), "two-phase": (3e-5, 3e-5)}
 """(base, head) learning rates of each schedule when not given."""
 PRESETS: dict[str, dict[str, Any]] = {
-    "demo": {"base_lr": 1e-4, "head_lr": 1e-4, "head_phase_lr": 3e-3, "head_epochs": 300, "epochs": 2,
-             "dropout": 0.5},
+    "demo": {"base_lr": 1e-4, "head_lr": 1e-4, "head_phase_lr": 1e-3, "head_epochs": 300, "epochs": 2,
+             "dropout": 0.75},
 }
 """Named sets of settings that notebook 02 and `nima train --preset` start from; "demo" was chosen on the
 embedded demo's grouped validation split (docs/demo.md)."""
