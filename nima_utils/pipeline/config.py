@@ -80,8 +80,8 @@ def notebook_parameters(name: str) -> dict[str, dict[str, Any]]:
         if isinstance(target, ast.Name):
             default = ast.literal_eval(node.value)
             kind = type(default).__name__
-            if default is None and isinstance(node, ast.AnnAssign):  # `x: float | None = None`: a float or None
-                kind = ast.unparse(node.annotation).replace(" ", "")
+            if default is None and isinstance(node, ast.AnnAssign):  # `x: float = None`: a float, or None
+                kind = ast.unparse(node.annotation) + "|None"
             out[target.id] = {"default": default, "inferred_type_name": kind}
     return out
 
