@@ -25,3 +25,21 @@ def test_assemble_reads_the_data_summary_and_given_paths_win(tmp_path):
     assert config.head_epochs == 3 and config.dropout == PRESETS["demo"]["dropout"]
     with pytest.raises(ValueError, match="does not exist; run notebook 01 first"):
         assemble(tmp_path / "absent.json")
+
+
+def test_nima_train_preset_option_starts_from_the_preset(monkeypatch, tmp_path):
+    import argparse
+
+    from nima_utils.train import cli
+
+    seen = {}
+    monkeypatch.setattr(TrainConfig, "validate", lambda self: seen.setdefault("config", self) and None)
+    monkeypatch.setattr("nima_utils.train.loop.train", lambda config, progress: (_ for _ in ()).throw(SystemExit(0)))
+    parser = argparse.ArgumentParser()
+    cli.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["train", "--preset", "demo", "--epochs", "1", "--cache-dir", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        args.func(args)
+    config = seen["config"]
+    assert config.epochs == 1 and config.head_phase_lr == PRESETS["demo"]["head_phase_lr"]
+    assert config.cache_dir == str(tmp_path) and config.dropout == PRESETS["demo"]["dropout"]
