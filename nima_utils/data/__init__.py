@@ -1,8 +1,10 @@
 """Data stage (notebook 01): AVA from download to a training cache.
 
 labels (`ava`) -> sources and download (`sources`, `download`) -> verify and quarantine (`cleanup`) ->
-splits (`splits`) -> label statistics (`label_stats`) -> the TFRecord training cache (`cache`); `demo`
-builds the embedded demo dataset from the real photographs of `sample_images`.
+splits (`splits`, whole groups per split where a source has `groups.csv`) -> label statistics
+(`label_stats`) -> the TFRecord training cache (`cache`); `demo` builds the embedded demo dataset
+(crops and edits of the real photographs of `sample_images`, one group per photo, test photos by a
+fixed rule).
 """
 
 from nima_utils._exports import lazy_exports
@@ -13,7 +15,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "fetch_source": "sources", "check_parameters": "sources", "AvaFiles": "sources",
     "download_file": "download", "download_many": "download", "extract": "download", "DownloadError": "download",
     "clean_labels": "cleanup", "image_path": "cleanup", "CleanupResult": "cleanup",
-    "make_split": "splits", "write_split": "splits", "read_split": "splits",
+    "make_split": "splits", "write_split": "splits", "read_split": "splits", "read_groups": "splits",
     "build_cache": "cache", "cache_dataset": "cache", "training_dataset": "cache", "read_manifest": "cache",
     "make_demo_dataset": "demo", "sample_photos": "sample_images",
 })
