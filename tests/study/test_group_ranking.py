@@ -15,3 +15,7 @@ def test_within_group_ranking_sees_what_the_pooled_srcc_hides():
     assert ranking["within_group_srcc_mean"] == pytest.approx(1.0) and ranking["pooled_srcc_mean"] < 0.6
     assert "at least the demo's goal of 0.6" in finding(ranking)
     assert group_ranking(frame, {}) is None and finding(None) is None
+    groups = {i: "ab"[int(i) > 3] for i in "123456"}
+    flat = group_ranking(frame.assign(pred_mean=[5.0, 5.0, 5.0, 8.0, 7.5, 7.0]), groups)
+    assert flat["by_group"]["a"] is None and flat["n_groups"] == 2 and flat["within_group_srcc_mean"] == 1.0
+    assert "a undefined" in finding(flat)
