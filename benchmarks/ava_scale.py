@@ -73,15 +73,15 @@ def one_size(n: int, work: Path, quick: bool, resamples: int, label_rows: int = 
     """Every stage at N images, in this process."""
     import pandas as pd
 
-    from nima_utils.data.ava import read_ava_txt
+    from nima_utils.data.ava import distributions, read_ava_txt
     from nima_utils.data.cache import build_cache, training_dataset
     from nima_utils.data.cleanup import clean_labels
     from nima_utils.data.label_stats import label_stats
     from nima_utils.data.splits import make_split, write_split
+    from nima_utils.data.summary import DataSummary
     from nima_utils.images import scan_images
     from nima_utils.scoring import score_images
-    from nima_utils.study import evaluate
-    from nima_utils.study.evaluate import DataSummary
+    from nima_utils.study import evaluate, evaluation_metrics
 
     labels_path, test_path, order = write_labels(work / f"labels-{label_rows}", rows=label_rows)
     images = work / "images"
@@ -124,9 +124,9 @@ def one_size(n: int, work: Path, quick: bool, resamples: int, label_rows: int = 
         data = DataSummary(run, "synthetic", "official", images, run / "splits", None, None)
         predictions, _ = measure(rows, "predict (03)", len(test),
                                  lambda: evaluate.predict_split(test, data, "test", engine))
-        train_true = evaluate.true_distributions(train)
+        train_true = distributions(train)
         measure(rows, "bootstrap (03)", len(test),
-                lambda: evaluate.evaluate_split(predictions, train_true, n_resamples=resamples))
+                lambda: evaluation_metrics.evaluate_split(predictions, train_true, n_resamples=resamples))
         files = scan_images([run / "folder"]).files
         measure(rows, "score folder", len(files), lambda: sum(1 for _ in score_images(files, engine)))
     shutil.rmtree(run, ignore_errors=True)
@@ -137,7 +137,7 @@ def bootstrap_only(n: int, resamples: int) -> list[dict]:
     """Notebook 03's bootstrap (model, trivial baseline, majority class) on n synthetic rows."""
     import numpy as np
 
-    from nima_utils.study import evaluate
+    from nima_utils.study import evaluate, evaluation_metrics
 
     rng = np.random.default_rng(0)
     true = rng.dirichlet(np.ones(10) * 3, n)
@@ -145,7 +145,8 @@ def bootstrap_only(n: int, resamples: int) -> list[dict]:
     pred /= pred.sum(axis=1, keepdims=True)
     predictions = evaluate.Predictions([str(i) for i in range(n)], pred, true, {}, "images", 0.0)
     rows: list[dict] = []
-    measure(rows, "bootstrap only", n, lambda: evaluate.evaluate_split(predictions, true, n_resamples=resamples))
+    measure(rows, "bootstrap only", n,
+            lambda: evaluation_metrics.evaluate_split(predictions, true, n_resamples=resamples))
     return rows
 
 

@@ -1,26 +1,45 @@
-"""Real photographs shipped inside scikit-image's package data, for demos and tests (offline)."""
+"""Real photographs shipped inside installed packages' data (scikit-image's, one of matplotlib's),
+for demos and tests (offline). Each is tagged with its kind of content: a scene or object, or a texture."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import skimage
+PHOTOS = {
+    # file name: kind ("scene": objects, people, places; "texture": a surface that fills the frame)
+    "astronaut.png": "scene", "brick.png": "texture", "camera.png": "scene", "cell.png": "scene",
+    "chelsea.png": "scene", "coffee.png": "scene", "coins.png": "scene", "grass.png": "texture",
+    "gravel.png": "texture", "hubble_deep_field.jpg": "scene", "ihc.png": "scene", "moon.png": "scene",
+    "motorcycle_left.png": "scene", "page.png": "scene", "retina.jpg": "scene", "rocket.jpg": "scene",
+    "text.png": "scene", "grace_hopper.jpg": "scene",
+}
+"""scikit-image's photographs (not its drawings, its 102 px crop, its motion-blurred clock or the right
+half of its stereo pair) and matplotlib's one photograph, grace_hopper.jpg."""
+MATPLOTLIB = ("grace_hopper.jpg",)
 
-PHOTOS = (
-    "astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png", "grass.png",
-    "gravel.png", "hubble_deep_field.jpg", "moon.png", "motorcycle_left.png", "page.png", "retina.jpg",
-    "rocket.jpg",
-)
+
+def _folder(name: str) -> Path:
+    if name in MATPLOTLIB:
+        import matplotlib
+
+        return Path(matplotlib.get_data_path()) / "sample_data"
+    import skimage
+
+    return Path(skimage.__file__).parent / "data"
 
 
 def sample_photos() -> list[Path]:
-    """Paths of the photographs (color and grayscale) that scikit-image installs with itself."""
-    folder = Path(skimage.__file__).parent / "data"
-    paths = [folder / name for name in PHOTOS]
-    missing = [p.name for p in paths if not p.is_file()]
+    """Paths of the photographs (colour and greyscale) that scikit-image and matplotlib install with themselves."""
+    paths = [_folder(name) / name for name in PHOTOS]
+    missing = [str(p) for p in paths if not p.is_file()]
     if missing:
-        raise FileNotFoundError(f"scikit-image's package data lacks {', '.join(missing)} in {folder}")
+        raise FileNotFoundError(f"installed package data lacks {', '.join(missing)}")
     return paths
+
+
+def kind(photo: str | Path) -> str:
+    """"scene" or "texture", for a photo of `sample_photos()` (by path or file name)."""
+    return PHOTOS[Path(photo).name]
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ class AvaFiles:
     test_list: Path | None
     images_dir: Path
     downloads: DownloadSummary | None = None
+    groups: Path | None = None
+    """`groups.csv` (image_id, group): which images share content (the demo's photos), for grouped splits."""
 
 
 def _find_images_dir(root: Path) -> Path:
@@ -57,13 +59,13 @@ def fetch_demo(data_dir: str | Path, seed: int = 0, progress: bool = True) -> Av
         make_demo_dataset(source, seed=seed)
     sha = json.loads((source / "sources.json").read_text())["sha256"]
     target = data_dir / f"ava_demo_seed{seed}"
-    side = _fetch_side_files({"AVA.txt": (source / "AVA.txt").resolve().as_uri(),
-                              "generic_test.jpgl": (source / "generic_test.jpgl").resolve().as_uri()},
-                             target, sha, progress)
+    side = _fetch_side_files({name: (source / name).resolve().as_uri()
+                              for name in ("AVA.txt", "generic_test.jpgl", "groups.csv")}, target, sha, progress)
     archives = fetch_archives([(source / "images.zip").resolve().as_uri()], target / "downloads", target,
-                              sha256=sha, progress=progress, protect=[target / "AVA.txt", target / "generic_test.jpgl"])
+                              sha256=sha, progress=progress,
+                              protect=[target / name for name in ("AVA.txt", "generic_test.jpgl", "groups.csv")])
     return AvaFiles(target / "AVA.txt", target / "generic_test.jpgl", _find_images_dir(target),
-                    _merge(side, archives))
+                    _merge(side, archives), target / "groups.csv")
 
 
 def fetch_from_archives(data_dir: str | Path, archive_urls: list[str], labels_url: str, test_list_url: str = "",
@@ -101,14 +103,16 @@ def fetch_from_template(data_dir: str | Path, url_template: str, labels_url: str
 
 def from_folder(local_dir: str | Path) -> AvaFiles:
     """An AVA copy already on disk: `AVA.txt` (or a votes CSV), optional `generic_test.jpgl`
-    (also looked for in `aesthetics_image_lists/`), and the images in `images/` or the folder."""
+    (also looked for in `aesthetics_image_lists/`), optional `groups.csv` (image_id, group), and the
+    images in `images/` or the folder."""
     root = Path(local_dir)
     labels = next((p for p in (root / "AVA.txt", root / "ava_votes.csv") if p.exists()), None)
     if labels is None:
         raise FileNotFoundError(f"{root} has no AVA.txt or ava_votes.csv")
     test = next((p for p in (root / "generic_test.jpgl", root / "aesthetics_image_lists" / "generic_test.jpgl")
                  if p.exists()), None)
-    return AvaFiles(labels, test, _find_images_dir(root))
+    groups = root / "groups.csv"
+    return AvaFiles(labels, test, _find_images_dir(root), groups=groups if groups.is_file() else None)
 
 
 def _merge(*summaries: DownloadSummary) -> DownloadSummary:
@@ -194,6 +198,7 @@ class DataParameters(Parameters):
     workers: int = 2
     limit: int = 0
     cache_size: int = 256
+    group_split: bool = True
 
     def setting_problems(self) -> list[str]:
         """Every problem with the parameters, as sentences (empty: all good). A `local_dir` is looked
@@ -215,6 +220,8 @@ class DataParameters(Parameters):
                 problems.append(f"{name} must be an integer >= {low}, got {value!r}")
         if not _is_int(cache_size) or not 32 <= cache_size <= 2048:
             problems.append(f"cache_size must be an integer from 32 to 2048, got {cache_size!r}")
+        if not isinstance(self.group_split, bool):
+            problems.append(f"group_split must be true or false, got {self.group_split!r}")
         if isinstance(request_delay, bool) or not isinstance(request_delay, int | float) or request_delay < 0:
             problems.append(f"request_delay must be a number of seconds >= 0, got {request_delay!r}")
         if source == "archives":
@@ -242,8 +249,8 @@ class DataParameters(Parameters):
 def check_parameters(source: str, archive_urls: object = (), labels_url: str = "", test_list_url: str = "",
                      url_template: str = "", request_delay: float = 1.0, local_dir: str = "",
                      split_scheme: str = "official", val_share: float = 0.1, seed: int = 0, workers: int = 2,
-                     limit: int = 0, cache_size: int = 256) -> None:
+                     limit: int = 0, cache_size: int = 256, group_split: bool = True) -> None:
     """Validate notebook 01's parameters before any download or work: one `ParameterError` (a ValueError)
     naming every problem and what to pass instead."""
     DataParameters(source, archive_urls, labels_url, test_list_url, url_template, request_delay,  # type: ignore[arg-type]
-                   local_dir, split_scheme, val_share, seed, workers, limit, cache_size).check()
+                   local_dir, split_scheme, val_share, seed, workers, limit, cache_size, group_split).check()

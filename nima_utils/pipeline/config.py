@@ -82,12 +82,17 @@ def notebook_parameters(name: str) -> dict[str, dict[str, Any]]:
             continue
         if isinstance(target, ast.Name):
             default = ast.literal_eval(node.value)
-            out[target.id] = {"default": default, "inferred_type_name": type(default).__name__}
+            kind = type(default).__name__
+            if default is None and isinstance(node, ast.AnnAssign):  # `x: float = None`: a float, or None
+                kind = ast.unparse(node.annotation) + "|None"
+            out[target.id] = {"default": default, "inferred_type_name": kind}
     return out
 
 
 def _coerce(value: Any, kind: str) -> tuple[Any, str | None]:
     """`value` as the type of the notebook's default, or a problem. YAML reads 1e-4 as text: accept it."""
+    if kind.endswith("|None"):
+        return (None, None) if value is None else _coerce(value, kind.removesuffix("|None"))
     if kind == "float":
         if isinstance(value, str):
             try:
@@ -211,7 +216,12 @@ def value_problems(config: PipelineConfig) -> list[str]:
             values = {**full(name, variant.overrides),
                       **{k: first[v] for k, v in FROM_NOTEBOOK_01.get(name, {}).items()}}
             where = f"grid variant {variant.name}" if variant.name else f"notebooks.{name}"
-            problems += [f"{where}: {p}" for p in parameter_class(name).from_values(values).setting_problems()]
+            try:
+                parameters = parameter_class(name).from_values(values)
+            except ValueError as exc:  # an unknown training preset
+                problems.append(f"{where}: {exc}")
+                continue
+            problems += [f"{where}: {p}" for p in parameters.setting_problems()]
     return problems
 
 

@@ -143,6 +143,15 @@ def _sweep(out: Path, variants: list[dict[str, Any]]) -> str:
     return table + '<figure><img src="figures/sweep.png" alt="test EMD by variant"></figure>'
 
 
+def _ranking(ranking: dict[str, Any] | None) -> str:
+    """The SRCC of the mean within each unseen photo (group) and pooled, where notebook 03 measured it."""
+    if not ranking or ranking.get("within_group_srcc_mean") is None:
+        return ""
+    return (f"<p>SRCC of the mean score within a photo {_num(ranking['within_group_srcc_mean'], 2)} on average over "
+            f"{_e(ranking.get('n_groups'))} photos never seen in training; pooled over all images "
+            f"{_num(ranking.get('pooled_srcc_mean'), 2)}</p>")
+
+
 def _headline(out: Path, result: dict[str, Any]) -> str:
     parts = []
     variants = result.get("variants", [])
@@ -152,11 +161,14 @@ def _headline(out: Path, result: dict[str, Any]) -> str:
         title = f" · variant {_e(v['name'])}" if v["name"] else ""
         if v.get("test"):
             t = v["test"]
-            parts.append(f"<h2>Test metrics{title}</h2><p class=note>{_e(t.get('n_images'))} images of the "
-                         f"{_e(t.get('split'))} split of {_e(t.get('data_source'))}"
-                         + (", <b>synthetic labels</b>: not comparable with published AVA figures"
-                            if t.get("synthetic_labels") else "")
-                         + f"; weights {_e(Path(str(t.get('weights', ''))).name)}</p>" + _metrics_table(t))
+            photos = (t.get("ranking") or {}).get("n_groups")
+            parts.append(f"<h2>Test metrics{title}</h2><p class=note>{_e(t.get('n_images'))} images"
+                         + (f" of {_e(photos)} photos never seen in training" if photos else "")
+                         + f" (the {_e(t.get('split'))} split of {_e(t.get('data_source'))})"
+                         + (", <b>synthetic labels</b>: they grade edits of real photos, not taste, and are not "
+                            "comparable with published AVA figures" if t.get("synthetic_labels") else "")
+                         + f"; weights {_e(Path(str(t.get('weights', ''))).name)}</p>" + _ranking(t.get("ranking"))
+                         + _metrics_table(t))
         if v.get("train"):
             tr = v["train"]
             val = tr.get("validation", {})

@@ -10,8 +10,7 @@ import math
 import sys
 from pathlib import Path
 
-from nima_utils.data.summary import read_data_summary
-from nima_utils.train.config import TrainConfig
+from nima_utils.train.config import PRESETS, TrainConfig
 
 _HELP = {
     "data_summary": "notebook 01's summary.json (fills cache_dir, split_dir, images_dir and resize_size)",
@@ -51,26 +50,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("train", help="train NIMA (see notebooks/02_train.ipynb); resumes an interrupted run",
                             description="Train NIMA. Every setting of nima_utils.train.loop.TrainConfig is an option.")
     parser.add_argument("--data-summary", type=Path, help=_HELP["data_summary"])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="",
+                        help="named defaults (notebook 02 uses 'demo'); the options given win over them")
     for field in dataclasses.fields(TrainConfig):
         default = field.default
         kind = {bool: _flag, int: _whole, float: _real, str: str}.get(type(default), _number_or_none)
         metavar = "N" if kind is _whole else "X" if kind in (_real, _number_or_none) else "TEXT"
-        parser.add_argument("--" + field.name.replace("_", "-"), type=kind, default=default, metavar=metavar,
+        # None: not given, so the preset's value (or the default) applies
+        parser.add_argument("--" + field.name.replace("_", "-"), type=kind, default=None, metavar=metavar,
                             help=_HELP.get(field.name, f"default: {default}"))
     parser.set_defaults(func=cmd_train)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
-    if args.data_summary:
-        if not args.data_summary.is_file():
-            raise ValueError(f"--data-summary {args.data_summary} does not exist (notebook 01 writes it)")
-        data = read_data_summary(args.data_summary)
-        values.update(cache_dir=values["cache_dir"] or str(data.cache_dir or ""),
-                      split_dir=values["split_dir"] or str(data.splits_dir),
-                      images_dir=values["images_dir"] or str(data.images_dir))
-        values["resize_size"] = data.cache_size or values["resize_size"]
-    config = TrainConfig(**values)
+    from nima_utils.train.assemble import assemble
+
+    config = assemble(args.data_summary, args.preset, **{f.name: getattr(args, f.name)
+                                                         for f in dataclasses.fields(TrainConfig)})
     config.validate()
     from nima_utils.train.loop import train
 

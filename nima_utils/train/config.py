@@ -20,6 +20,12 @@ SCHEDULES = {
 }
 DEFAULT_RATES = {"paper": (3e-7, 3e-6), "two-phase": (3e-5, 3e-5)}
 """(base, head) learning rates of each schedule when not given."""
+PRESETS: dict[str, dict[str, Any]] = {
+    "demo": {"base_lr": 1e-4, "head_lr": 1e-4, "head_phase_lr": 1e-3, "head_epochs": 300, "epochs": 2,
+             "dropout": 0.75},
+}
+"""Named sets of settings that notebook 02 and `nima train --preset` start from; "demo" was chosen on the
+embedded demo's grouped validation split (docs/demo.md)."""
 
 
 @dataclasses.dataclass
@@ -66,6 +72,19 @@ class TrainConfig(Parameters):
     """Track the run in MLflow (the project's mlruns/ or MLFLOW_TRACKING_URI); NIMA_TRACKING=off also stops it."""
     experiment: str = ""
     """MLflow experiment of the run: "" = $NIMA_EXPERIMENT, else nima-train."""
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> TrainConfig:
+        """Notebook 02's parameters: its `preset`, then the values it sets (None: the preset's)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls.preset(values.get("preset") or "", **{k: v for k, v in values.items() if k in names})
+
+    @classmethod
+    def preset(cls, name: str = "", **settings: Any) -> TrainConfig:
+        """The defaults, then preset `name`'s settings ("": none), then the `settings` that are not None."""
+        if name and name not in PRESETS:
+            raise ValueError(f"unknown training preset {name!r}; available: {', '.join(PRESETS)}")
+        return cls(**{**PRESETS.get(name, {}), **{k: v for k, v in settings.items() if v is not None}})
 
     def rates(self) -> tuple[float, float]:
         base, head = DEFAULT_RATES.get(self.schedule, (None, None))

@@ -4,10 +4,12 @@ import filecmp
 import zipfile
 
 import pandas as pd
+import pytest
 import scipy.stats
 
 from nima_utils.data.ava import read_image_list, read_labels
-from nima_utils.data.demo import BROKEN, FIRST_ID, make_demo_dataset
+from nima_utils.data.demo import BROKEN, CROPS, FIRST_ID, held_out_photos, make_demo_dataset
+from nima_utils.data.sample_images import sample_photos
 from nima_utils.data.sources import fetch_demo
 
 
@@ -18,8 +20,13 @@ def test_deterministic_given_seed(tmp_path):
     assert not filecmp.cmp(a.ava_txt, c.ava_txt, shallow=False)
 
 
-def test_format_labels_and_broken_files(tmp_path):
-    ds = make_demo_dataset(tmp_path / "d")
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return make_demo_dataset(tmp_path_factory.mktemp("demo") / "d")
+
+
+def test_format_labels_and_broken_files(demo):
+    ds = demo
     labels = read_labels(ds.ava_txt)
     meta = pd.read_csv(ds.meta, dtype={"image_id": str})
     assert labels.issues == [] and len(labels.table) == len(meta)
@@ -38,20 +45,34 @@ def test_format_labels_and_broken_files(tmp_path):
     assert originals["mean"].mean() > perturbed["mean"].mean() + 1
 
 
-def test_test_list_holds_whole_photos(tmp_path):
-    ds = make_demo_dataset(tmp_path / "d")
-    meta = pd.read_csv(ds.meta, dtype={"image_id": str})
-    test = set(read_image_list(ds.test_list))
-    test_photos = set(meta.loc[meta["image_id"].isin(test), "photo"])
-    assert len(test_photos) == 3
-    assert set(meta.loc[meta["photo"].isin(test_photos), "image_id"]) == test
+def test_test_list_holds_whole_photos_one_of_each_kind(demo):
+    meta = pd.read_csv(demo.meta, dtype={"image_id": str})
+    test = set(read_image_list(demo.test_list))
+    tested = meta[meta["image_id"].isin(test)]
+    assert tested["photo"].nunique() == 3
+    assert set(meta.loc[meta["photo"].isin(set(tested["photo"])), "image_id"]) == test
+    kinds = set(zip(tested["kind"], tested["colour"], strict=True))  # the rule: one photo of each kind of content
+    assert kinds == {("scene", "colour"), ("scene", "grey"), ("texture", "grey")}
+    assert sorted(tested["photo"].unique()) == held_out_photos(sample_photos(), seed=0)
+
+
+def test_group_column_keeps_every_crop_and_edit_of_a_photo_together(demo):
+    meta = pd.read_csv(demo.meta, dtype={"image_id": str})
+    groups = pd.read_csv(demo.groups, dtype=str)
+    assert groups["image_id"].tolist() == meta["image_id"].tolist()
+    assert (groups["group"] == meta["photo"]).all()
+    photos = meta[meta["photo"] != "broken"]
+    assert (photos.groupby("photo")["source"].nunique() == CROPS).all()  # the frame and its crops: one group
+    assert photos.groupby("source")["group"].nunique().max() == 1
+    boxes = photos.drop_duplicates("source").groupby("photo")["box"].nunique()
+    assert (boxes == CROPS).all()  # every crop of a photo at its own position and scale
 
 
 def test_fetch_demo_through_the_downloader(tmp_path):
     files = fetch_demo(tmp_path, progress=False)
-    assert files.downloads.ok and len(files.downloads.downloaded) == 3
+    assert files.downloads.ok and len(files.downloads.downloaded) == 4  # labels, test list, groups, images
     assert len(list(files.images_dir.glob("*.jpg"))) == len(read_labels(files.labels).table) - 1
     again = fetch_demo(tmp_path, progress=False)
-    assert again.downloads.downloaded == [] and len(again.downloads.already_present) == 3
+    assert again.downloads.downloaded == [] and len(again.downloads.already_present) == 4
     other = fetch_demo(tmp_path, seed=1, progress=False)  # another seed: its own files, not the old ones
-    assert len(other.downloads.downloaded) == 3 and other.labels.read_text() != files.labels.read_text()
+    assert len(other.downloads.downloaded) == 4 and other.labels.read_text() != files.labels.read_text()

@@ -83,3 +83,49 @@ def test_ids_and_split_names_must_be_plain(splits, tmp_path):
     table = toy_table(3)
     with pytest.raises(ValueError, match="not a plain id"):
         make_split(pd.concat([table, toy_table(1).set_axis(["a/b"]).assign(image_id="a/b")]), "paper")
+
+
+def split_groups(splits, groups):
+    return {name: {groups[i] for i in ids} for name, ids in splits.items()}
+
+
+@pytest.mark.parametrize("scheme", ["official", "paper"])
+def test_grouped_split_keeps_each_group_in_one_split(scheme):
+    table = toy_table(600)
+    groups = {i: f"photo{int(i) // 20}" for i in table["image_id"]}  # 30 groups of 20 images
+    test_list = [i for i in table["image_id"] if groups[i] in ("photo0", "photo7")]
+    splits = make_split(table, scheme, test_list, 0.1, seed=2, groups=groups)
+    check_disjoint(splits)
+    seen = split_groups(splits, groups)
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        assert not seen[a] & seen[b], (a, b)
+    assert seen["val"] and seen["test"] and sorted(i for ids in splits.values() for i in ids) == sorted(groups)
+    if scheme == "official":
+        assert seen["test"] == {"photo0", "photo7"} and len(seen["val"]) == 3  # 10% of the 28 other groups
+    assert splits == make_split(table.sample(frac=1, random_state=0), scheme, test_list, 0.1, seed=2, groups=groups)
+
+
+def test_grouped_official_split_leaves_out_images_that_share_a_test_group():
+    table = toy_table(100)
+    groups = {i: f"g{int(i) // 10}" for i in table["image_id"]}
+    splits = make_split(table, "official", ["000003"], 0.2, seed=0, groups=groups)  # one image of group g0 listed
+    assert splits["test"] == ["000003"]
+    assert not {groups[i] for i in splits["train"] + splits["val"]} & {"g0"}
+    assert len(splits["train"]) + len(splits["val"]) == 90
+
+
+def test_written_split_carries_groups_and_read_groups_explains_bad_files(tmp_path):
+    from nima_utils.data.splits import read_groups
+
+    table = toy_table(40)
+    (tmp_path / "groups.csv").write_text("image_id,group\n" + "".join(f"{i},p{int(i) % 4}\n" for i in table.index))
+    groups = read_groups(tmp_path / "groups.csv")
+    splits = make_split(table, "official", [i for i in table.index if groups[i] == "p0"], 0.3, 0, groups)
+    manifest = json.loads(write_split(splits, table.assign(group=[groups[i] for i in table.index]), tmp_path / "s",
+                                      "official", 0, 0.3).read_text())
+    assert manifest["groups"] == {"train": 2, "val": 1, "test": 1}
+    back = read_split(tmp_path / "s")
+    assert set(back["test"]["group"]) == {"p0"} and not set(back["val"]["group"]) & set(back["train"]["group"])
+    (tmp_path / "bad.csv").write_text("id,photo\n1,a\n")
+    with pytest.raises(ValueError, match="needs the columns image_id and group"):
+        read_groups(tmp_path / "bad.csv")

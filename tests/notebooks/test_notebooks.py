@@ -7,9 +7,12 @@ from pathlib import Path
 import papermill as pm
 import pytest
 
+from nima_utils.train.config import PRESETS
 from tests.notebook_runner import NOTEBOOKS, run
 
 pytestmark = pytest.mark.notebook
+DEMO_TEST_IMAGES = 105
+"""The demo's test photos (seed 0: a colour scene, a greyscale scene, a texture), 3 sources each, 11 or 13 versions."""
 
 
 @pytest.mark.parametrize(("scheme", "limit"), [("official", 0), ("paper", 200)])
@@ -18,7 +21,7 @@ def test_01_ava_pipeline_on_demo(tmp_path, scheme, limit):
     run("01_ava_download_cleanup.ipynb", tmp_path, data_dir=str(tmp_path / "data"), report_dir=str(report),
         split_scheme=scheme, limit=limit, workers=2)
     figures = json.loads((report / "summary.json").read_text())
-    assert figures["download"] == {"downloaded": 3, "already_present": 0, "failed": 0}
+    assert figures["download"] == {"downloaded": 4, "already_present": 0, "failed": 0}
     used = figures["labels"]["used"]
     assert used == (limit or figures["labels"]["images"])
     cleanup = figures["cleanup"]
@@ -28,7 +31,8 @@ def test_01_ava_pipeline_on_demo(tmp_path, scheme, limit):
     splits = figures["splits"]
     assert splits["train"] + splits["val"] + splits["test"] == cleanup["clean"]
     if scheme == "official":
-        assert splits["test"] == 63  # 3 whole photos, all their versions
+        assert splits["test"] == DEMO_TEST_IMAGES  # 3 whole photos, every version of every crop
+        assert splits["grouped"] and splits["groups"]["test"] == 3 and splits["groups"]["val"] >= 1
     cache = figures["cache"]
     assert (cache["train"], cache["val"], cache["test"]) == (splits["train"], splits["val"], splits["test"])
     assert 2.0 < figures["label_stats"]["mean_score_mean"] < 7.0
@@ -49,9 +53,12 @@ def test_02_train_defaults_beat_the_trivial_baseline(demo_summary, tmp_path, ima
         weights_dir=str(tmp_path / "weights"))
     figures = json.loads((report / "summary.json").read_text())
     model, baseline = figures["validation"]["model"], figures["validation"]["baseline (training mean distribution)"]
-    assert model["emd"] <= 0.85 * baseline["emd"]  # at least 15% lower
-    assert model["srcc_mean"] >= 0.5
-    assert figures["head_epochs_run"] == 300 and figures["epochs_run"] == 2
+    # validation holds 3 whole photos training never saw: the demo model is about as good as the baseline there
+    # (measured: EMD 0.110 vs 0.112, SRCC 0.35; docs/demo.md); the head phase alone is about 15% worse
+    assert model["emd"] <= 1.03 * baseline["emd"]
+    assert model["srcc_mean"] >= 0.2
+    preset = PRESETS["demo"]  # notebook 02's defaults are the demo preset
+    assert figures["head_epochs_run"] == preset["head_epochs"] and figures["epochs_run"] == preset["epochs"]
     assert Path(figures["weights"]).is_file() and (report / "learning_curves.png").is_file()
     card = json.loads(Path(figures["weights"]).with_name("nima.card.json").read_text())
     assert (card["resize_size"], card["input_size"], card["training"]["schedule"]) == (256, 224, "two-phase")
@@ -93,14 +100,16 @@ def test_03_evaluate_on_demo(demo_summary, tmp_path, request, weights_fixture, u
     summary = json.loads((report / "summary.json").read_text())
     assert summary["weights"] == str(Path(weights).resolve()) and summary["inputs"] == inputs
     assert summary["split"] == "test" and summary["synthetic_labels"] is True
-    assert summary["n_images"] == 63 and summary["n_failed"] == 0  # the demo's test split: 3 photos x 21 versions
+    assert summary["n_images"] == DEMO_TEST_IMAGES and summary["n_failed"] == 0  # the demo's 3 test photos
+    ranking = summary["ranking"]  # within each unseen photo, and pooled
+    assert ranking["n_groups"] == 3 and -1 <= ranking["within_group_srcc_mean"] <= 1
     if weights_fixture == "idealo_weights":
         assert summary["fingerprint"] == IDEALO_FINGERPRINT
     model = summary["metrics"]["model"]
     for name in ("emd", "accuracy@5.0", "accuracy@5.1"):
         assert model[name]["low"] <= model[name]["value"] <= model[name]["high"]
     predictions = pd.read_csv(report / "predictions.csv", dtype={"image_id": str})
-    assert len(predictions) == 63
+    assert len(predictions) == DEMO_TEST_IMAGES
     probs = predictions[[f"p{i}" for i in range(1, 11)]].to_numpy()
     assert abs(model["emd"]["value"] - predictions["emd"].mean()) < 1e-6
     assert abs((probs @ range(1, 11)) - predictions["pred_mean"]).max() < 1e-4
