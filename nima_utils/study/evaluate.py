@@ -7,7 +7,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,9 @@ from nima_utils.model.card import ModelCard
 from nima_utils.model.engine import Engine
 from nima_utils.model.metrics import emd, mean_score, std_score
 from nima_utils.scoring import score_images
+
+if TYPE_CHECKING:
+    from nima_utils.model.weights import WeightsChoice
 
 THRESHOLDS = (5.0, 5.1)
 """Binary cuts on the mean score: the paper's 5.0 and the service's 5.1."""
@@ -128,23 +131,21 @@ def setting_problems(weights: str, split: str, batch_size: int, bootstrap: int, 
 
 
 def check_parameters(weights: str, data_summary: str | Path, split: str, batch_size: int, bootstrap: int,
-                     seed: int, use_cache: bool = False) -> tuple[Path, DataSummary]:
-    """Validate notebook 03's parameters before any work; return the weights file and the data summary.
+                     seed: int, use_cache: bool = False) -> tuple[WeightsChoice, DataSummary]:
+    """Validate notebook 03's parameters before any work; return the weights chosen (the file given,
+    else `weights.choose_weights`'s default, with why) and the data summary.
 
     Every problem is one ValueError with a message that says what to pass instead.
     """
-    from nima_utils.model.weights import WeightsError, default_weights
+    from nima_utils.model.weights import WeightsError, choose_weights
 
     problems = setting_problems(weights, split, batch_size, bootstrap, seed, use_cache)
     if problems:
         raise ValueError(problems[0])
-    if str(weights):
-        path = Path(weights)
-    else:
-        try:
-            path = default_weights()
-        except WeightsError as exc:
-            raise ValueError(f"{exc} (Here: the weights parameter.)") from None
+    try:
+        chosen = choose_weights(str(weights) or None)
+    except WeightsError as exc:
+        raise ValueError(f"{exc} (Here: the weights parameter.)") from None
     data = read_data_summary(data_summary)
     csv = data.split_csv(split)
     if not csv.is_file():
@@ -154,7 +155,7 @@ def check_parameters(weights: str, data_summary: str | Path, split: str, batch_s
     n = len(read_labels(csv))
     if n < 3:
         raise ValueError(f"the {split} split has {n} images; evaluation needs at least 3")
-    return path, data
+    return chosen, data
 
 
 @dataclasses.dataclass

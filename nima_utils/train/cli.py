@@ -17,6 +17,7 @@ _HELP = {
     "data_summary": "notebook 01's summary.json (fills cache_dir, split_dir, images_dir and resize_size)",
     "initial_weights": "'imagenet', 'none' or a NIMA weights file to fine-tune",
     "schedule": "'two-phase' (head on frozen features, then all layers) or 'paper'",
+    "labels": "'human', 'synthetic' or 'unknown': recorded on the model card (default: from --data-summary's source)",
 }
 
 
@@ -70,6 +71,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                       split_dir=values["split_dir"] or data.get("splits", {}).get("dir", ""),
                       images_dir=values["images_dir"] or data.get("images_dir", ""))
         values["resize_size"] = data.get("cache", {}).get("size", values["resize_size"])
+        if values["labels"] == "unknown":
+            from nima_utils.data.sources import labels_of_source
+
+            values["labels"] = labels_of_source(str(data.get("source", "")))
     config = TrainConfig(**values)
     config.validate()
     from nima_utils.train.loop import train
