@@ -143,7 +143,7 @@ def check_parameters(weights: str, data_summary: str | Path, split: str, batch_s
     if problems:
         raise ValueError(problems[0])
     try:
-        chosen = choose_weights(str(weights) or None)
+        chosen = choose_weights(str(weights) or None, given_as="given as the weights parameter")
     except WeightsError as exc:
         raise ValueError(f"{exc} (Here: the weights parameter.)") from None
     data = read_data_summary(data_summary)
