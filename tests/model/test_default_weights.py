@@ -76,3 +76,18 @@ def test_nima_score_says_which_model_it_chose_and_why(tiny_weights, tmp_path, mo
     assert main(["score", str(image), "--weights", str(tiny_weights), "--quiet"]) == 0
     err = capsys.readouterr().err
     assert f"weights {tiny_weights} (given with --weights)" in err and "CAUTION" not in err
+
+
+def test_nima_serve_says_which_model_it_chose_before_serving(tiny_weights, tmp_path, monkeypatch, capsys):
+    import nima_utils.serve.app as app
+
+    served = []
+    monkeypatch.setattr(app, "serve", lambda application, *args: served.append(args))  # no server: just the line
+    (tmp_path / "weights").mkdir()
+    shutil.copy(tiny_weights, tmp_path / "weights" / "ava.weights.h5")
+    write_card(tmp_path / "weights" / "ava.weights.h5", dataclasses.replace(read_card(tiny_weights), labels="human"))
+    monkeypatch.setenv("NIMA_LAB_HOME", str(tmp_path))
+    assert main(["serve", "--port", "0"]) == 0 and served
+    err = capsys.readouterr().err
+    assert f"nima serve: weights {tmp_path / 'weights' / 'ava.weights.h5'} (the newest project run trained on " \
+           "human votes)" in err
