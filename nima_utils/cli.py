@@ -119,6 +119,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     from nima_utils.images import scan_images
     from nima_utils.model.engine import load_engine
+    from nima_utils.model.weights import choose_weights
     from nima_utils.scoring import ResultWriter, ScoreResult, results_file, score_images, shown_path
 
     _check_inputs(args.paths)
@@ -131,9 +132,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     if not scan.files and not scan.problems:
         print("nima score: no images found in " + ", ".join(args.paths), file=sys.stderr)
         return 1
-    engine = load_engine(args.weights, args.engine)
+    chosen = choose_weights(args.weights, given_as="given with --weights")
+    print(f"nima score: {chosen.line()}", file=sys.stderr)
+    engine = load_engine(chosen.path, args.engine)
     total = len(scan.files) + len(scan.problems)
-    print(f"nima score: {total} images, {engine.name} engine, weights {engine.weights}", file=sys.stderr)
+    print(f"nima score: {total} images, {engine.name} engine", file=sys.stderr)
     failed = 0
     try:
         with results_file(args.out) if args.out else contextlib.nullcontext(sys.stdout) as out:
@@ -184,15 +187,18 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from nima_utils.model.engine import export_tflite
-    from nima_utils.model.weights import default_weights
+    from nima_utils.model.weights import choose_weights
 
-    out = export_tflite(args.weights or default_weights(), args.out)
+    chosen = choose_weights(args.weights, given_as="given with --weights")
+    print(f"nima export: {chosen.line()}", file=sys.stderr)
+    out = export_tflite(chosen.path, args.out)
     print(f"LiteRT model written: {out} (model card {out.with_suffix('').name}.card.json)")
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from nima_utils.model.engine import load_engine
+    from nima_utils.model.weights import choose_weights
     from nima_utils.serve.app import Limits, ServiceConfig, create_app, serve
 
     mib = 1 << 20
@@ -200,12 +206,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     max_pixels=args.max_pixels, max_batch=args.max_batch, decode_seconds=args.decode_seconds,
                     header_timeout=args.header_timeout, body_timeout=args.body_timeout,
                     max_connections=args.max_connections)
-    config = ServiceConfig(weights=args.weights, engine=args.engine, threshold=args.threshold, limits=limits)
-    engine = load_engine(args.weights, args.engine)  # fail here, with a clear message, not in the server
+    chosen = choose_weights(args.weights, given_as="given with --weights")
+    print(f"nima serve: {chosen.line()}", file=sys.stderr)
+    config = ServiceConfig(weights=chosen.path, engine=args.engine, threshold=args.threshold, limits=limits)
+    engine = load_engine(chosen.path, args.engine)  # fail here, with a clear message, not in the server
     where = f"http://{args.host}:{args.port}/"
-    print(f"nima serve: {engine.name} engine, weights {engine.weights}, {where}", file=sys.stderr)
+    print(f"nima serve: {engine.name} engine, {where}", file=sys.stderr)
     serve(create_app(config, engine), limits, args.host, args.port, args.log_level)
     return 0
+
+
+_WEIGHTS_HELP = "weights file (default: one in weights/, human-vote models first; the choice is printed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     score = sub.add_parser("score", help="score photos (files and folders, recursive)")
     score.add_argument("paths", nargs="+", help="image files or folders")
-    score.add_argument("--weights", type=Path, help="weights file (default: newest in weights/, else idealo's)")
+    score.add_argument("--weights", type=Path, help=_WEIGHTS_HELP)
     score.add_argument("--out", help="write rows to FILE.csv or FILE.jsonl (default: CSV on stdout)")
     score.add_argument("--batch-size", type=_positive_int, default=32)
     score.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
@@ -240,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="convert NIMA weights to another format (LiteRT/TFLite)")
     export.add_argument("--format", choices=["tflite"], default="tflite")
-    export.add_argument("--weights", type=Path, help="weights file (default: newest in weights/, else idealo's)")
+    export.add_argument("--weights", type=Path, help=_WEIGHTS_HELP)
     export.add_argument("--out", type=Path, required=True, help="MODEL.tflite")
     export.set_defaults(func=cmd_export)
 

@@ -45,3 +45,17 @@ def label_stats_figure(table: pd.DataFrame) -> Figure:
         title="spread vs. mean", xlabel="mean score", ylabel="std of votes")
     fig.tight_layout()
     return fig
+def stats_table(stats: dict[str, float]) -> pd.DataFrame:
+    """`label_stats` as a readable table: named rows, counts as whole numbers, scores to 2 decimals,
+    shares as percentages (not "322.000000")."""
+    rows = {
+        "images": f"{stats['images']:,}",
+        "votes per image: mean, median": f"{stats['votes_mean']:.1f}, {stats['votes_median']:.1f}",
+        "votes per image: fewest, most": f"{stats['votes_min']:,}, {stats['votes_max']:,}",
+        "mean score: average, std": f"{stats['mean_score_mean']:.2f}, {stats['mean_score_std']:.2f}",
+        "mean score: lowest, highest": f"{stats['mean_score_min']:.2f}, {stats['mean_score_max']:.2f}",
+        "std of votes, average": f"{stats['std_mean']:.2f}",
+        "share with mean above 5.0": f"{stats['share_above_5']:.1%}",
+        "share with mean above 5.1": f"{stats['share_above_5_1']:.1%}",
+    }
+    return pd.Series(rows).to_frame("value")

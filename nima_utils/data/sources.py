@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import ClassVar
 
+import pandas as pd
+
 from nima_utils.data.archives import fetch_archives
 from nima_utils.data.ava import read_labels
 from nima_utils.data.demo import make_demo_dataset
@@ -21,6 +23,12 @@ IMAGE_MAX_BYTES = 64 << 20
 """One AVA photo is at most a few MB; a template download over 64 MiB is refused."""
 IMAGE_DEADLINE = 600.0
 """Seconds one photo of a template download may take, all retries together."""
+
+
+def labels_of_source(source: str) -> str:
+    """What a source's labels are, as a model card's `labels` says it: the demo's are synthetic, every
+    other source's are AVA-format human votes; an unknown source's are unknown."""
+    return "synthetic" if source == "demo" else "human" if source in SOURCES else "unknown"
 
 
 @dataclasses.dataclass
@@ -113,6 +121,17 @@ def from_folder(local_dir: str | Path) -> AvaFiles:
                  if p.exists()), None)
     groups = root / "groups.csv"
     return AvaFiles(labels, test, _find_images_dir(root), groups=groups if groups.is_file() else None)
+
+
+def demo_versions(images_dir: str | Path, seed: int = 0) -> pd.DataFrame | None:
+    """What each id of a demo download is (`demo_meta.csv`: photo, perturbation, strength...), found
+    beside the images folder that `fetch_demo` returned; None when it is not there (not the demo)."""
+    images_dir = Path(images_dir)
+    for folder in images_dir.parents[:2]:
+        meta = folder / f"demo_source_seed{seed}" / "demo_meta.csv"
+        if meta.is_file():
+            return pd.read_csv(meta, dtype={"image_id": str})
+    return None
 
 
 def _merge(*summaries: DownloadSummary) -> DownloadSummary:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ RESIZE_METHODS = ("nearest", "bilinear", "bicubic", "lanczos")
 PREPROCESSING = tuple(PIXEL_SCALING)
 """Pixel scaling names (`model.backbones.PIXEL_SCALING`): each backbone's own."""
 PADDINGS = ("same", "symmetric")
+LABELS = ("human", "synthetic", "unknown")
+"""What a model learned from: people's votes (AVA), the demo's synthetic labels, or not recorded."""
 MAX_SIZE = 4096
 
 
@@ -62,6 +65,9 @@ class ModelCard:
     padding: str = "same"
     dropout: float = 0.75
     training_data: str = "unknown"
+    labels: str = "unknown"
+    """One of LABELS: "human" (votes, AVA), "synthetic" (the embedded demo), "unknown" (not recorded;
+    see `label_kind`, which also reads older cards)."""
     metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
     training: dict[str, Any] = dataclasses.field(default_factory=dict)
     """How a project-trained model was made: data and split, schedule and rates, epochs, best epoch,
@@ -86,7 +92,8 @@ class ModelCard:
         _check(self.resize_size is None or (isinstance(self.resize_size, int) and not isinstance(self.resize_size, bool)
                and self.input_size <= self.resize_size <= MAX_SIZE), "resize_size",
                f"null or a whole number from input_size ({self.input_size}) to {MAX_SIZE}", self.resize_size)
-        for name, allowed in (("resize", RESIZE_METHODS), ("preprocessing", PREPROCESSING), ("padding", PADDINGS)):
+        for name, allowed in (("resize", RESIZE_METHODS), ("preprocessing", PREPROCESSING), ("padding", PADDINGS),
+                              ("labels", LABELS)):
             value = getattr(self, name)
             _check(isinstance(value, str) and value in allowed, name, f"one of {', '.join(allowed)}", value)
         _check(_number(self.dropout) and 0 <= self.dropout < 1, "dropout", "a number in [0, 1)", self.dropout)
@@ -112,9 +119,24 @@ def community_card(padding: str = "symmetric") -> ModelCard:
     return ModelCard(
         padding=padding,
         training_data="AVA (community weights; split unknown)",
+        labels="human",
         notes="No model card found: assumed the community layout (MobileNet, 224x224, "
         "nearest-neighbour resize, mobilenet preprocess_input).",
     )
+
+
+_DEMO_DATA = re.compile(r"(cache|splits)_demo_|\"source\": \"demo\"|synthetic")
+"""How cards written before the `labels` field name the demo's data: notebook 01's folder names
+(cache_demo_..., splits_demo_...), a recorded source, or the word itself."""
+
+
+def label_kind(card: ModelCard) -> str:
+    """What the model learned from (one of LABELS): the card's `labels`, else, for cards written
+    before that field, "synthetic" when its training data is the demo's, else "unknown"."""
+    if card.labels != "unknown":
+        return card.labels
+    text = " ".join([card.training_data, json.dumps(card.training, default=str)]).lower()
+    return "synthetic" if _DEMO_DATA.search(text) else "unknown"
 
 
 def card_path(weights: str | Path) -> Path:
@@ -154,3 +176,16 @@ def write_card(weights: str | Path, card: ModelCard) -> Path:
     path = card_path(weights)
     path.write_text(json.dumps(card.to_dict(), indent=2, sort_keys=True) + "\n")
     return path
+
+
+def _shown_value(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def card_rows(card: ModelCard) -> dict[str, str]:
+    """The card as field -> text for a table: its own fields, then `training: ...` and `card metrics: ...`
+    (nested lists and dicts left out), floats to 4 significant digits (not 17)."""
+    rows = {k: v for k, v in card.to_dict().items() if k not in ("metrics", "training")}
+    rows.update({f"training: {k}": v for k, v in card.training.items() if not isinstance(v, (dict, list))})
+    rows.update({f"card metrics: {k}": v for k, v in card.metrics.items() if not isinstance(v, (dict, list))})
+    return {k: _shown_value(v) for k, v in rows.items()}

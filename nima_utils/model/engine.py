@@ -109,7 +109,7 @@ ENGINES = {"keras": KerasEngine, "tflite": TFLiteEngine}
 
 
 def load_engine(weights: str | Path | None = None, engine: str = "keras") -> Engine:
-    """Load `weights` (default: the newest in weights/, see `default_weights`) into an engine."""
+    """Load `weights` (default: `weights.choose_weights`, human-vote models first) into an engine."""
     from nima_utils.model.weights import default_weights
 
     if engine not in ENGINES:

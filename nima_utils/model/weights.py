@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 import h5py
 import numpy as np
 
-from nima_utils.model.card import ModelCard, community_card, read_card, write_card
+from nima_utils.model.card import ModelCard, community_card, label_kind, read_card, write_card
 from nima_utils.paths import weights_dir
 
 if TYPE_CHECKING:
@@ -156,17 +157,60 @@ def find_idealo(folder: str | Path | None = None) -> Path | None:
     return None
 
 
-def default_weights(folder: str | Path | None = None) -> Path:
-    """The newest project-trained weights in `folder` (default weights/) or its run folders, else
-    idealo's (under their name or, see `find_idealo`, another)."""
+@dataclasses.dataclass(frozen=True)
+class WeightsChoice:
+    """A weights file and, in words, why it was chosen and what it learned from."""
+
+    path: Path
+    why: str
+    labels: str = "unknown"
+
+    def line(self) -> str:
+        """One line for stderr: the file, why, and a warning when it learned synthetic labels."""
+        warning = ("; CAUTION: trained on the demo's synthetic labels, its scores grade the demo's degradations, "
+                   "not taste" if self.labels == "synthetic" else "")
+        return f"weights {self.path} ({self.why}{warning})"
+
+
+def _labels_of(path: Path) -> str:
+    try:
+        card = read_card(path)
+    except ValueError:  # a bad card: loading it will say what is wrong
+        return "unknown"
+    return label_kind(card) if card is not None else "unknown"
+
+
+def choose_weights(given: str | Path | None = None, folder: str | Path | None = None,
+                   given_as: str = "given") -> WeightsChoice:
+    """The weights to use and why: the file `given`; else, in `folder` (default weights/) and its run
+    folders, a model trained on human votes (the newest project run, then idealo's), then project runs
+    whose card does not say, and only then one trained on the demo's synthetic labels (see `label_kind`).
+    `given_as` says how a given file was given ("given with --weights")."""
+    if given:
+        path = Path(given)
+        return WeightsChoice(path, given_as, _labels_of(path) if path.is_file() else "unknown")
     folder = Path(folder) if folder is not None else weights_dir()
-    trained = trained_weights(folder)
-    if trained:
-        return trained[0]
+    runs = [(path, _labels_of(path)) for path in trained_weights(folder)]
+    passed = [path for path, labels in runs if labels == "synthetic"]
+    over = f"; passed over {len(passed)} run(s) trained on the demo's synthetic labels ({passed[0]})" if passed else ""
+    human = [path for path, labels in runs if labels == "human"]
+    if human:
+        return WeightsChoice(human[0], f"the newest project run trained on human votes{over}", "human")
     idealo = find_idealo(folder)
     if idealo is not None:
-        return idealo
+        return WeightsChoice(idealo, f"idealo's AVA-trained weights (human votes){over}", "human")
+    unknown = [path for path, labels in runs if labels == "unknown"]
+    if unknown:
+        return WeightsChoice(unknown[0], f"the newest project run; its card does not say what it learned from{over}")
+    if passed:
+        return WeightsChoice(passed[0], f"the only weights in {folder}: none there was trained on human votes "
+                                        "(`make weights` fetches idealo's)", "synthetic")
     raise WeightsError(NO_WEIGHTS_HELP.format(dir=folder))
+
+
+def default_weights(folder: str | Path | None = None) -> Path:
+    """The weights `choose_weights` picks when none are given (say `.line()` of its answer to the user)."""
+    return choose_weights(None, folder).path
 
 
 def _fingerprint_problem(path: Path, expected: str | None = None) -> str | None:

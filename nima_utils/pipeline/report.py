@@ -20,6 +20,19 @@ KEY_FIGURES = {
     "04_sensitivity": ("contrast.png", "perturbations.png"),
     "05_explore": ("settings.png", "saliency.png"),
 }
+CAPTIONS = {
+    "label_stats.png": "the labels: mean score per image, votes per image, and the spread of votes against the mean",
+    "learning_curves.png": "training and validation EMD by epoch (the dashed line marks the epoch kept), and the "
+                           "learning rates of the base and the head",
+    "mean_scatter.png": "predicted against human mean score, one point per test image",
+    "confusion.png": "accepted or rejected at 5.0 and 5.1: human against predicted",
+    "best_and_worst.png": "the test images with the highest and lowest predicted mean scores",
+    "contrast.png": "contrast: the mean score of each photo and their average (95% interval over photos), and "
+                    "the change from the unedited photo",
+    "perturbations.png": "every edit: the change in mean score from the unedited photo (grey: photos; red: their "
+                         "average with its 95% interval over photos)",
+}
+"""What each key figure shows, as its caption on the index."""
 TITLES = {"01_ava_download_cleanup": "01 · data", "02_train": "02 · training", "03_evaluate": "03 · evaluation",
           "04_sensitivity": "04 · sensitivity", "05_explore": "05 · exploration and saliency"}
 METRICS = (("emd", "EMD (lower is better)"), ("srcc_mean", "SRCC of the mean score"),
@@ -29,7 +42,7 @@ PACKAGES = ("nima-lab", "keras", "tensorflow", "tensorflow-cpu", "jax", "numpy",
 STYLE = """body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1150px;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.6em 0 1.2em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
 th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
-img{max-width:100%;max-height:560px;
+img{max-width:100%;
 border:1px solid #ddd;margin:.4em 0}.failed{color:#b00020;font-weight:bold}.ok{color:#1b5e20}
 figure{margin:0 0 1.2em}figcaption{color:#555;font-size:90%}pre{background:#f7f7f7;padding:.6em;overflow:auto}
 .note{color:#555}"""
@@ -75,14 +88,15 @@ def _interval(m: dict[str, Any] | None) -> str:
     return f"{m['value']:.4f} <span class=note>[{m['low']:.4f}, {m['high']:.4f}]</span>"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{h}</th>" for h in header)
+def _table(header: list[str] | None, rows: list[list[str]]) -> str:
+    """An HTML table; `header` None: no header row (a table of label, value rows)."""
+    head = "<tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>" if header else ""
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<table>{head}{body}</table>"
 
 
 def _copy_figures(out: Path, step: dict[str, Any]) -> list[tuple[str, str]]:
-    """Copy a step's key figures next to the index; returns (relative path, name) pairs."""
+    """Copy a step's key figures next to the index; returns (relative path, caption) pairs."""
     copied = []
     for name in KEY_FIGURES.get(step["notebook"], ()):
         source = out / step["report_dir"] / name
@@ -91,7 +105,7 @@ def _copy_figures(out: Path, step: dict[str, Any]) -> list[tuple[str, str]]:
             target = out / "figures" / f"{prefix}{step['notebook']}__{name}"
             target.parent.mkdir(exist_ok=True)
             shutil.copyfile(source, target)
-            copied.append((str(target.relative_to(out)), name))
+            copied.append((str(target.relative_to(out)), CAPTIONS.get(name, name)))
     return copied
 
 
@@ -174,20 +188,29 @@ def _headline(out: Path, result: dict[str, Any]) -> str:
             val = tr.get("validation", {})
             rows = [[_e(name), _num(m.get("emd")), _num(m.get("srcc_mean")), _num(m.get("accuracy@5.0"))]
                     for name, m in val.items()]
+            baseline = next((m.get("emd") for name, m in val.items() if name.startswith("baseline")), None)
             parts.append(f"<h3>Training{title}</h3><p>best {_e(tr.get('best_epoch'))}, validation EMD "
-                         f"{_num(tr.get('best_val_emd'))}, {_num(tr.get('wall_seconds'), 0)} s on "
+                         f"{_num(tr.get('best_val_emd'))} (trivial baseline {_num(baseline)}), "
+                         f"{_num(tr.get('wall_seconds'), 0)} s on "
                          f"{_e(tr.get('backend'))} / {_e(tr.get('device'))}</p>"
                          + _table(["validation", "EMD", "SRCC (mean)", "accuracy at 5.0"], rows))
     return "".join(parts)
 
 
 def _sensitivity(summary: dict[str, Any]) -> str:
-    rows = [[_e(r.get("rank")), _e(r.get("perturbation")), _num(r.get("range"), 3),
-             _num(r.get("mean_abs_change"), 3)] for r in summary.get("ranking", [])[:5]]
-    weights = summary.get("weights", {})
-    return (f"<h2>Sensitivity</h2><p class=note>{_e(summary.get('images', {}).get('n'))} photos, weights "
-            f"{_e(Path(str(weights.get('path', ''))).name)} ({_e(weights.get('why'))})</p>"
-            + _table(["rank", "edit or input setting", "range of the mean score", "mean |change|"], rows))
+    """Notebook 04's whole ranking (every edit and input setting), its photos and weights, and what it left out."""
+    ranking = summary.get("ranking", [])
+    rows = [[_e(r.get("rank")), _e(r.get("perturbation")), _e(r.get("kind", "")), _num(r.get("range"), 3),
+             _num(r.get("mean_abs_change"), 3)] for r in ranking]
+    weights, images = summary.get("weights", {}), summary.get("images", {})
+    note = (f"{_e(images.get('n'))} photos ({_e(images.get('source', ''))}); weights "
+            f"{_e(Path(str(weights.get('path', ''))).name)} ({_e(weights.get('why'))}). All {len(rows)} edits and "
+            "input settings studied, largest effect first.")
+    left_out = summary.get("left_out") or {}
+    if left_out:
+        note += " Left out: " + "; ".join(f"{_e(name)}, which {_e(why)}" for name, why in left_out.items()) + "."
+    return (f"<h2>Sensitivity</h2><p class=note>{note}</p>"
+            + _table(["rank", "edit or input setting", "kind", "range of the mean score", "mean |change|"], rows))
 
 
 def write_run(out: Path, result: dict[str, Any]) -> Path:
@@ -211,9 +234,9 @@ def write_run(out: Path, result: dict[str, Any]) -> Path:
         if step.get("status") != "ok":
             continue
         label = TITLES[step["notebook"]] + (f" · {step['variant']}" if step["variant"] else "")
-        for path, name in _copy_figures(out, step):
-            figures.append(f'<figure><img src="{_e(path)}" alt="{_e(name)}"><figcaption>{_e(label)}: '
-                           f'{_e(name)}</figcaption></figure>')
+        for path, caption in _copy_figures(out, step):
+            figures.append(f'<figure><img src="{_e(path)}" alt="{_e(caption)}"><figcaption>{_e(label)}: '
+                           f'{_e(caption)}</figcaption></figure>')
     if figures:
         body += "<h2>Key figures</h2>" + "".join(figures)
     pages = [[_e(TITLES[s["notebook"]] + (f" · {s['variant']}" if s["variant"] else "")),
@@ -228,7 +251,7 @@ def write_run(out: Path, result: dict[str, Any]) -> Path:
             ["backend / device", _e(f"{train.get('backend', '—')} / {train.get('device', '—')}")],
             ["platform", _e(prov.get("platform"))],
             ["versions", _e(", ".join(f"{k} {v}" for k, v in prov["versions"].items()))]]
-    body += "<h2>Provenance</h2>" + _table(["", ""], rows)
+    body += "<h2>Provenance</h2>" + _table(None, rows)
     if result.get("config_text"):
         body += f"<h3>Config</h3><pre>{_e(result['config_text'])}</pre>"
     body += ("<p class=note>Machine-readable: <a href=\"pipeline.json\">pipeline.json</a>. All runs: "
@@ -244,6 +267,16 @@ def _document(title: str, body: str) -> str:
             f"<style>{STYLE}</style></head><body>{body}</body></html>\n")
 
 
+def _best_test_emd(run: dict[str, Any]) -> tuple[float | None, float | None]:
+    """A run's lowest test EMD over its variants, and the trivial baseline's EMD on the same test split."""
+    tests = [v["test"]["metrics"] for v in run.get("variants", [])
+             if v.get("test", {}).get("metrics", {}).get("model", {}).get("emd")]
+    if not tests:
+        return None, None
+    best = min(tests, key=lambda m: m["model"]["emd"]["value"])
+    return best["model"]["emd"]["value"], best.get("trivial_baseline", {}).get("emd")
+
+
 def write_overview(root: Path) -> Path:
     """reports/index.html: every run folder that holds a pipeline.json, newest first."""
     runs = []
@@ -255,14 +288,14 @@ def write_overview(root: Path) -> Path:
     runs.sort(key=lambda r: r.get("started", ""), reverse=True)
     rows = []
     for r in runs:
-        tests = [v["test"]["metrics"]["model"]["emd"]["value"] for v in r.get("variants", [])
-                 if v.get("test", {}).get("metrics", {}).get("model", {}).get("emd")]
+        best, baseline = _best_test_emd(r)
         rows.append([f'<a href="{_e(r["run"])}/index.html">{_e(r["run"])}</a>', _e(r.get("description", "")),
                      f"<span class={'ok' if r['status'] == 'ok' else 'failed'}>{_e(r['status'])}</span>",
                      _e(r.get("started", "")), _num(r.get("seconds"), 0), _e(len(r.get("variants", [])) or "—"),
-                     _num(min(tests)) if tests else "—"])
+                     _num(best), _num(baseline)])
     body = ("<h1>NIMA Lab pipeline runs</h1>"
-            + _table(["run", "description", "status", "started", "seconds", "variants", "best test EMD"], rows))
+            + _table(["run", "description", "status", "started", "seconds", "variants", "best test EMD",
+                      "its trivial baseline"], rows))
     page = root / "index.html"
     page.write_text(_document("NIMA Lab · pipeline runs", body), encoding="utf-8")
     return page

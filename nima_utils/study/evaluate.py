@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,9 @@ from nima_utils.model.engine import Engine
 from nima_utils.model.metrics import emd, mean_score, std_score
 from nima_utils.params import Parameters
 from nima_utils.scoring import score_images
+
+if TYPE_CHECKING:
+    from nima_utils.model.weights import WeightsChoice
 
 MIN_IMAGES = 3
 """The fewest images an evaluation is run on."""
@@ -104,13 +107,17 @@ class EvaluateParameters(Parameters):
 
 
 def check_parameters(weights: str, data_summary: str | Path, split: str, batch_size: int, bootstrap: int,
-                     seed: int, use_cache: bool = False) -> tuple[Path, DataSummary]:
-    """Validate notebook 03's parameters before any work; return the weights file and the data summary.
+                     seed: int, use_cache: bool = False) -> tuple[WeightsChoice, DataSummary]:
+    """Validate notebook 03's parameters before any work; return the weights chosen (the file given,
+    else `weights.choose_weights`'s default, with why) and the data summary.
 
     Every problem is named in one `ParameterError` (a ValueError) that says what to pass instead.
     """
+    from nima_utils.model.weights import choose_weights
+
     params = EvaluateParameters(weights, data_summary, split, batch_size, bootstrap, seed, use_cache).check()
-    return params.weights_path(), read_data_summary(data_summary)
+    chosen = choose_weights(str(params.weights) or None, given_as="given as the weights parameter")
+    return chosen, read_data_summary(data_summary)
 
 
 @dataclasses.dataclass

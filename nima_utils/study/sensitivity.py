@@ -22,7 +22,7 @@ from scipy import stats
 from nima_utils.data.cleanup import image_path
 from nima_utils.data.summary import read_data_summary
 from nima_utils.images import ImageLoadError, find_images, load_image
-from nima_utils.model.card import PADDINGS, RESIZE_METHODS, ModelCard
+from nima_utils.model.card import PADDINGS, RESIZE_METHODS
 from nima_utils.model.engine import Engine, KerasEngine
 from nima_utils.model.metrics import mean_score, std_score
 from nima_utils.params import Parameters
@@ -215,19 +215,89 @@ def trend(scores: pd.DataFrame, name: str) -> dict[str, float]:
             "spearman_factor_vs_score": float(rho)}
 
 
-def study_images(images: str | Path, data_summary: str | Path, max_images: int, seed: int = 0) -> list[Path]:
-    """The photos of a study: those in the folder `images`, or ("" ) the test split that notebook 01
-    recorded in `data_summary`; at most `max_images`, a seeded sample when there are more."""
+@dataclasses.dataclass
+class StudySample:
+    """The photos of a study and, in words, where they come from."""
+
+    paths: list[Path]
+    described: str
+
+
+def source_photos(table: pd.DataFrame, versions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per source photo of a labelled split: the image_id of its unedited version and its group.
+
+    A photo's versions share a `group` (the split's column where present, else the demo's `photo`
+    from `versions`, else each image is its own photo). The unedited version is the one whose
+    `perturbation` is "none" where that is known, else the version people scored highest (the demo's
+    edits only lower the score). Edited versions of one photo are not independent photos."""
+    t = table[["image_id", *[c for c in ("group", "perturbation", "mean") if c in table]]].copy()
+    if versions is not None:
+        extra = [c for c in ("photo", "perturbation") if c in versions and c not in t]
+        t = t.merge(versions[["image_id", *extra]], on="image_id", how="left")
+    key = next((c for c in ("group", "photo") if c in t), "image_id")
+    t["group"] = t[key].fillna(t["image_id"]).astype(str)
+    if "perturbation" in t:
+        t = t[t["perturbation"].fillna("none") == "none"]
+    elif "mean" in t and key != "image_id":
+        t = t.sort_values("mean", ascending=False, kind="stable")
+    return t.drop_duplicates("group").sort_index()[["image_id", "group"]].reset_index(drop=True)
+
+
+def study_images(images: str | Path, data_summary: str | Path, max_images: int, seed: int = 0) -> StudySample:
+    """The photos of a study: those in the folder `images`, or ("") the unedited version of each source
+    photo of the test split that notebook 01 recorded in `data_summary` (see `source_photos`); at most
+    `max_images` photos, a seeded sample when there are more."""
     if str(images):
         found = [p for p in find_images([images]) if p.is_file()]
+        where = f"the folder {images}"
     else:
+        from nima_utils.data.sources import demo_versions
+
         data = read_data_summary(data_summary)
         test = pd.read_csv(data.split_csv("test"), dtype={"image_id": str})
-        found = [image_path(data.images_dir, i) for i in test["image_id"]]
-    if len(found) > max_images:
-        keep = np.random.default_rng(seed).choice(len(found), max_images, replace=False)
+        demo_seed = int(json.loads(Path(data_summary).read_text()).get("seed", 0))
+        versions = demo_versions(data.images_dir, demo_seed) if data.source == "demo" else None
+        photos = source_photos(test, versions)
+        found = [image_path(data.images_dir, i) for i in photos["image_id"]]
+        where = f"the test split of {data_summary}"
+        if len(photos) < len(test):
+            where += (f": the unedited version of each of its {len(photos)} source photos "
+                      f"({len(test) - len(photos)} edited versions left out)")
+    total = len(found)
+    if total > max_images:
+        keep = np.random.default_rng(seed).choice(total, max_images, replace=False)
         found = [found[i] for i in sorted(keep)]
-    return found
+        where += f"; a seeded sample of {max_images} of {total}"
+    return StudySample(found, where)
+
+
+def _acts_on(p: Perturbation, img: Image.Image, seed: int) -> bool:
+    """Whether `p` changes `img` (by more than rounding) at some factor of its range."""
+    same = np.asarray(p(img, p.identity, seed=seed), dtype=np.int16)
+    return any(np.abs(np.asarray(p(img, f, seed=seed), dtype=np.int16) - same).max() > 1
+               for f in p.factors if f != p.identity)
+
+
+def _is_grey(img: Image.Image) -> bool:
+    arr = np.asarray(img.convert("RGB"), dtype=np.int16)
+    return bool(np.abs(arr - arr[..., :1]).max() <= 1)
+
+
+def inert_perturbations(photos: dict[str, Image.Image], names: Sequence[str] | None = None, seed: int = 0,
+                        side: int = 128) -> dict[str, str]:
+    """The perturbations that change none of the photos at any factor of their range (saturation on
+    grey photos), with why: a study of them would rank a non-effect. Checked on `side`-px thumbnails."""
+    thumbs = []
+    for img in photos.values():
+        small = img.convert("RGB")
+        small.thumbnail((side, side))
+        thumbs.append(small)
+    inert = {}
+    for p in _selected(names):
+        if thumbs and not any(_acts_on(p, img, seed) for img in thumbs):
+            grey = " (every photo is grey)" if all(_is_grey(img) for img in thumbs) else ""
+            inert[p.name] = f"changes none of the {len(thumbs)} photos at any factor{grey}"
+    return inert
 
 
 @dataclasses.dataclass
@@ -297,24 +367,3 @@ def check_parameters(weights: str, images: str, data_summary: str | Path, max_im
                      perturbations: object, seed: object) -> None:
     """Validate the sensitivity notebook's parameters: one `ParameterError` (a ValueError) naming every problem."""
     SensitivityParameters(weights, images, data_summary, max_images, perturbations, seed).check()  # type: ignore[arg-type]
-
-
-def choose_weights(weights: str = "", folder: str | Path | None = None) -> tuple[Path, str]:
-    """The weights a study uses and why: the file given; else idealo's AVA-trained weights when in
-    `folder` (default weights/) under any name; else the newest project run (`weights.default_weights`)."""
-    from nima_utils.model.weights import default_weights, find_idealo
-    from nima_utils.paths import weights_dir
-
-    if weights:
-        return Path(weights), "given as the weights parameter"
-    folder = Path(folder) if folder is not None else weights_dir()
-    idealo = find_idealo(folder)  # under its published name or, by fingerprint, any other
-    if idealo is not None:
-        return idealo, "idealo's AVA-trained weights (human votes), found in weights/"
-    return default_weights(folder), "the newest project run: idealo's AVA-trained weights are not in weights/"
-
-
-def trained_on_demo(card: ModelCard) -> bool:
-    """Whether a card says the model learned the demo dataset's synthetic labels."""
-    text = " ".join([card.training_data, json.dumps(card.training, default=str)]).lower()
-    return "demo" in text or "synthetic" in text

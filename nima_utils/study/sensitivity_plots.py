@@ -47,11 +47,13 @@ def curves(scores: pd.DataFrame, agg: pd.DataFrame, name: str) -> Figure:
     return fig
 
 
-def facets(scores: pd.DataFrame, agg: pd.DataFrame, names: Sequence[str], ncols: int = 3) -> Figure:
+def facets(scores: pd.DataFrame, agg: pd.DataFrame, names: Sequence[str], ncols: int = 4) -> Figure:
     """The change from the unedited photo against the factor, one panel per perturbation, on a
-    shared score axis so that panels compare."""
+    shared score axis so that panels compare. At most about 11.5 inches wide: shown on a page about
+    1100 px wide at 100 dpi, its text stays at its size."""
+    ncols = max(1, min(ncols, len(names)))
     nrows = math.ceil(len(names) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.9 * ncols, 2.8 * nrows), sharey=True, squeeze=False)
     for ax, name in zip(axes.flat, names, strict=False):
         p = PERTURBATIONS[name]
         s, a = scores[scores.perturbation == name], agg[agg.perturbation == name]

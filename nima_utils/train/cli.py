@@ -16,6 +16,7 @@ _HELP = {
     "data_summary": "notebook 01's summary.json (fills cache_dir, split_dir, images_dir and resize_size)",
     "initial_weights": "'imagenet', 'none' or a NIMA weights file to fine-tune",
     "schedule": "'two-phase' (head on frozen features, then all layers) or 'paper'",
+    "labels": "'human', 'synthetic' or 'unknown': recorded on the model card (default: from --data-summary's source)",
 }
 
 

@@ -41,6 +41,9 @@ class TrainConfig(Parameters):
     """"cache", or "images": decode the original images every epoch (split_dir + images_dir)."""
     split_dir: str = ""
     images_dir: str = ""
+    labels: str = "unknown"
+    """What the labels are, recorded on the model card: "human" (votes), "synthetic" (the demo) or
+    "unknown". Notebook 02 and `nima train --data-summary` take it from notebook 01's source."""
     backbone: str = "mobilenet"
     alpha: float = 1.0
     input_size: int = 224
@@ -134,6 +137,10 @@ class TrainConfig(Parameters):
             found.append("the paper schedule needs epochs >= 1")
         if self.precision not in ("auto", "float32", "mixed_bfloat16"):
             found.append(f"precision must be auto, float32 or mixed_bfloat16, got {self.precision!r}")
+        from nima_utils.model.card import LABELS
+
+        if self.labels not in LABELS:
+            found.append(f"labels must be one of {', '.join(LABELS)}, got {self.labels!r}")
         if self.data_source not in ("cache", "images"):
             found.append(f"data_source must be 'cache' or 'images', got {self.data_source!r}")
         if self.initial_weights not in ("imagenet", "none") and not Path(self.initial_weights).is_file():

@@ -342,7 +342,7 @@ def train(config: TrainConfig, progress: bool = True,
         model, run.card = _build(config)
         run.data = data = _Data(config, run.card.preprocessing)
         run.card.resize, run.card.resize_size = data.resize, data.resize_size
-        run.card.training_data = data.described
+        run.card.training_data, run.card.labels = data.described, config.labels
         run.dir.mkdir(parents=True, exist_ok=True)
         train_ds, steps = data.train(run.state["epochs_done"], max(config.epochs, run.state["epochs_done"] + 1))
         if config.freeze_batchnorm:

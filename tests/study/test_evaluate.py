@@ -251,8 +251,8 @@ def data_summary(tmp_path, small_split):
 
 
 def test_check_parameters_accepts_good_ones(data_summary, tiny_weights):
-    weights, data = evaluate.check_parameters(str(tiny_weights), data_summary, "test", 32, 1000, 0)
-    assert weights == tiny_weights and data.synthetic_labels and data.cache_dir is None
+    chosen, data = evaluate.check_parameters(str(tiny_weights), data_summary, "test", 32, 1000, 0)
+    assert chosen.path == tiny_weights and data.synthetic_labels and data.cache_dir is None
 
 
 @pytest.mark.parametrize(("change", "message"), [

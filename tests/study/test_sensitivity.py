@@ -1,7 +1,6 @@
 """Sensitivity studies: scores under photo edits and input settings, their aggregates and ranking."""
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +8,7 @@ import pandas as pd
 import pytest
 
 from nima_utils.model.engine import KerasEngine
-from nima_utils.model.weights import IDEALO_FILENAME, WeightsError, fingerprint
+from nima_utils.model.weights import fingerprint
 from nima_utils.params import ParameterError
 from nima_utils.scoring import score_images
 from nima_utils.study import sensitivity
@@ -123,17 +122,53 @@ def test_ranking_lists_every_perturbation_and_input_by_effect(photos, tiny_engin
 
 
 def test_study_images_from_a_folder_or_notebook_01_summary(tmp_path, corpus):
-    folder = sensitivity.study_images(corpus, "", max_images=100)
+    folder = sensitivity.study_images(corpus, "", max_images=100).paths
     assert len(folder) == len(list(corpus.iterdir()))
     few = sensitivity.study_images(corpus, "", max_images=3, seed=1)
-    assert len(few) == 3 and few == sensitivity.study_images(corpus, "", max_images=3, seed=1)
-    assert few == sorted(few)
+    assert len(few.paths) == 3 and few.paths == sensitivity.study_images(corpus, "", max_images=3, seed=1).paths
+    assert few.paths == sorted(few.paths) and "a seeded sample of 3 of" in few.described
     splits = tmp_path / "splits"
     splits.mkdir()
     pd.DataFrame({"image_id": ["0042", "7"]}).to_csv(splits / "test.csv", index=False)
     summary = tmp_path / "summary.json"
     summary.write_text(json.dumps({"images_dir": str(tmp_path / "img"), "splits": {"dir": str(splits)}}))
-    assert sensitivity.study_images("", summary, 12) == [tmp_path / "img" / "0042.jpg", tmp_path / "img" / "7.jpg"]
+    img = tmp_path / "img"
+    assert sensitivity.study_images("", summary, 12).paths == [img / "0042.jpg", img / "7.jpg"]
+
+
+def test_a_demo_test_split_gives_one_unedited_version_of_each_photo(tmp_path):
+    """The demo's test split holds every version of a few photos: a study takes each photo once."""
+    ids = [str(1_000_001 + i) for i in range(6)]
+    edits = ["blur", "none", "noise", "jpeg", "contrast", "none"]
+    meta = pd.DataFrame({"image_id": ids, "photo": ["camera"] * 3 + ["moon"] * 3, "perturbation": edits})
+    (tmp_path / "data" / "demo_source_seed0").mkdir(parents=True)
+    meta.to_csv(tmp_path / "data" / "demo_source_seed0" / "demo_meta.csv", index=False)
+    images = tmp_path / "data" / "ava_demo_seed0" / "images"
+    splits = tmp_path / "splits"
+    splits.mkdir()
+    pd.DataFrame({"image_id": ids, "mean": [4.0, 6.0, 3.0, 5.0, 4.0, 5.5]}).to_csv(splits / "test.csv", index=False)
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"source": "demo", "seed": 0, "images_dir": str(images),
+                                   "splits": {"dir": str(splits)}}))
+    sample = sensitivity.study_images("", summary, 12)
+    assert sample.paths == [images / "1000002.jpg", images / "1000006.jpg"]
+    assert "each of its 2 source photos (4 edited versions left out)" in sample.described
+    # a split with a group column (and no edits recorded) takes the version people scored highest
+    grouped = pd.DataFrame({"image_id": ids, "group": ["a", "a", "b", "b", "b", "c"],
+                            "mean": [4.0, 6.0, 3.0, 5.0, 4.0, 5.5]})
+    assert sensitivity.source_photos(grouped).to_dict("list") == {"image_id": ["1000002", "1000004", "1000006"],
+                                                                  "group": ["a", "b", "c"]}
+    # without groups every image is a photo of its own
+    assert list(sensitivity.source_photos(grouped[["image_id"]])["image_id"]) == ids
+
+
+def test_perturbations_that_change_no_photo_are_named_with_why():
+    color = image_corpus.photo()
+    grey = color.convert("L").convert("RGB")
+    assert sensitivity.inert_perturbations({"a": color}) == {}
+    inert = sensitivity.inert_perturbations({"a": grey, "b": grey.rotate(90)})
+    assert inert == {"saturation": "changes none of the 2 photos at any factor (every photo is grey)"}
+    assert sensitivity.inert_perturbations({"a": grey, "b": color}, ["saturation", "blur"]) == {}
 
 
 def test_check_parameters_names_every_problem(tmp_path, corpus):
@@ -156,38 +191,18 @@ def test_check_parameters_names_every_problem(tmp_path, corpus):
     assert "lacks 'images_dir'" in problems("", "", tmp_path / "bad.json", 1, [], 0)[0]
 
 
-def test_choose_weights_prefers_idealo_then_the_newest_run(tmp_path, tiny_weights):
-    with pytest.raises(WeightsError, match="No NIMA weights"):
-        sensitivity.choose_weights("", tmp_path)
-    run = tmp_path / "run1"
-    run.mkdir()
-    (run / "tiny.weights.h5").write_bytes(tiny_weights.read_bytes())
-    path, why = sensitivity.choose_weights("", tmp_path)
-    assert path == run / "tiny.weights.h5" and "newest project run" in why
-    (tmp_path / IDEALO_FILENAME).write_bytes(b"x")
-    os.utime(tmp_path / IDEALO_FILENAME, (0, 0))  # older than the run: still preferred
-    path, why = sensitivity.choose_weights("", tmp_path)
-    assert path == tmp_path / IDEALO_FILENAME and "idealo" in why
-    assert sensitivity.choose_weights(str(tiny_weights), tmp_path) == (tiny_weights, "given as the weights parameter")
-
-
-def test_choose_weights_finds_idealo_under_another_name(tmp_path, tiny_weights, idealo_weights):
+def test_default_weights_find_idealo_under_another_name_before_a_run(tmp_path, tiny_weights, idealo_weights):
     """As scoring and the pipeline's weights check do: by fingerprint, whatever the file is called."""
     import shutil
+
+    from nima_utils.model.weights import choose_weights
 
     run = tmp_path / "run1"
     run.mkdir()
     (run / "tiny.weights.h5").write_bytes(tiny_weights.read_bytes())
     shutil.copy(idealo_weights, tmp_path / "aesthetic.hdf5")
-    path, why = sensitivity.choose_weights("", tmp_path)
-    assert path == tmp_path / "aesthetic.hdf5" and "idealo" in why
-
-
-def test_trained_on_demo_reads_the_card(tiny_engine):
-    from dataclasses import replace
-
-    assert not sensitivity.trained_on_demo(tiny_engine.card)
-    assert sensitivity.trained_on_demo(replace(tiny_engine.card, training={"data": {"source": "demo"}}))
+    chosen = choose_weights(None, tmp_path)
+    assert chosen.path == tmp_path / "aesthetic.hdf5" and "idealo" in chosen.why
 
 
 def test_idealo_on_the_five_real_ava_photos(idealo_engine):

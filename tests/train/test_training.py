@@ -30,12 +30,14 @@ def tiny_config(demo, tmp_path, **overrides) -> TrainConfig:
 
 
 def test_invalid_parameters_are_all_named_at_once(tmp_path):
-    config = TrainConfig(schedule="fast", backbone="resnet", batch_size=0, cache_dir=str(tmp_path), run_name="../x")
+    config = TrainConfig(schedule="fast", backbone="resnet", batch_size=0, cache_dir=str(tmp_path), run_name="../x",
+                         labels="votes")
     with pytest.raises(ValueError) as info:
         config.validate()
     message = str(info.value)
     for words in ("schedule must be one of paper, two-phase", "backbone must be one of", "batch_size must be",
-                  "holds no training cache", "run_name must be a plain name"):
+                  "holds no training cache", "run_name must be a plain name",
+                  "labels must be one of human, synthetic, unknown"):
         assert words in message
     with pytest.raises(ValueError, match=r"alpha must be 1\.0"):
         TrainConfig(backbone="vgg16", alpha=0.5, cache_dir=str(tmp_path)).validate()
@@ -80,7 +82,7 @@ def test_each_variable_group_moves_by_its_own_rate(schedule, rates):
 
 
 def test_two_phase_run_writes_weights_card_and_history(demo, tmp_path):
-    config = tiny_config(demo, tmp_path, head_epochs=3, epochs=2, patience=10)
+    config = tiny_config(demo, tmp_path, head_epochs=3, epochs=2, patience=10, labels="synthetic")
     result = train(config, progress=False)
     history = result.history
     assert list(history["phase"]) == ["head"] * 3 + ["finetune"] * 2
@@ -93,6 +95,7 @@ def test_two_phase_run_writes_weights_card_and_history(demo, tmp_path):
     assert card.training["schedule"] == "two-phase" and card.training["backend"] == "tensorflow"
     saved = json.loads((result.run_dir / "nima.card.json").read_text())
     assert saved["resize_size"] == 72 and saved["metrics"]["val_emd"] == pytest.approx(best["val_emd"])
+    assert saved["labels"] == "synthetic"  # what the data's labels are, for choosing default weights
     assert (result.run_dir / "history.csv").is_file() and (result.run_dir / "summary.json").is_file()
     assert not (result.run_dir / "checkpoint").exists()
     # the saved weights are the best epoch's: they reproduce its validation EMD
