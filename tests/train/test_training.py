@@ -22,6 +22,10 @@ from nima_utils.train.loop import TrainConfig, optimizer_for, train, validation_
 from tests.train.conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[2]
+LIVELY = 1e-3
+"""Spread of a tiny run's mean scores over the validation images above which its backbone is alive
+(a random start with batch norm at mean 0 / variance 1 gave 1e-7: every image scored alike)."""
+
 
 def tiny_config(demo, tmp_path, **overrides) -> TrainConfig:
     values = {**TINY, "cache_dir": str(demo["cache_dir"]), "split_dir": str(demo["split_dir"]),
@@ -145,6 +149,7 @@ def test_killed_run_resumes_to_the_same_weights(demo, tmp_path):
     assert 2 <= done < epochs
     resumed = _summary(_job(config, {"FINAL_WEIGHTS": str(tmp_path / "b.npz")}))
     assert resumed["resumed"] and resumed["epochs_run"] == epochs
+    assert whole["prediction_spread"] > LIVELY  # a live backbone: a resume that is not exact shows
     assert resumed["best_epoch"] == whole["best_epoch"]
     assert resumed["best_val_emd"] == pytest.approx(whole["best_val_emd"], abs=1e-5)
     from nima_utils.model.weights import load_nima
@@ -189,6 +194,7 @@ def test_two_workers_on_localhost_end_with_identical_weights(demo, tmp_path):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         procs.append(_job(config, {"TF_CONFIG": json.dumps(tf_config), "CUDA_VISIBLE_DEVICES": ""}))
     chief, other = (_summary(p, timeout=420) for p in procs)
+    assert chief["prediction_spread"] > LIVELY  # a live backbone: workers training alone would differ
     assert chief["strategy"] == other["strategy"] == "MultiWorkerMirroredStrategy (2 workers)"
     # every trainable weight is all-reduced: identical on both workers. (Batch-norm moving statistics
     # are each worker's own, from its half of the batches; the chief's are the ones saved.)
