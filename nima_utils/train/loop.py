@@ -248,7 +248,7 @@ def calibrate_batchnorm(model: keras.Model, dataset, batches: int = 8) -> None:
     """Batch-norm statistics of a randomly initialised backbone measured on training images (the
     average over `batches` batches): with the initial mean 0 / variance 1, features die out layer by
     layer and every image gets the same prediction in inference mode (validation, the head phase)."""
-    base = keras.Model(model.inputs, model.get_layer("dropout").input)  # no dropout: its RNG stays put
+    base = keras.Model(model.input, model.get_layer("dropout").input)  # no dropout: its RNG stays put
     layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     momenta = [layer.momentum for layer in layers]
     try:
