@@ -130,6 +130,9 @@ class Checkpoint:
             changed = sorted(k for k in mine if mine[k] != theirs.get(k))
             raise ValueError(f"{self.dir.parent} holds an interrupted run with other settings ({', '.join(changed)}); "
                              "use another run_name, or delete that folder to start over")
+        if "best_file" not in saved["state"]:
+            raise ValueError(f"{self.dir} is a checkpoint of an older NIMA Lab (before atomic checkpoints): delete "
+                             "it to start the run over")
         return saved["state"]
 
     def weights(self, state: dict[str, Any]) -> Path | None:
