@@ -194,7 +194,10 @@ def test_two_workers_on_localhost_end_with_identical_weights(demo, tmp_path):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         procs.append(_job(config, {"TF_CONFIG": json.dumps(tf_config), "CUDA_VISIBLE_DEVICES": ""}))
     chief, other = (_summary(p, timeout=420) for p in procs)
-    assert chief["prediction_spread"] > LIVELY  # a live backbone: workers training alone would differ
+    assert chief["prediction_spread"] > LIVELY  # a live backbone (a dead one trains alike however it is split)
+    # each worker saw its own half of the batches: a worker training alone on all of them (no strategy)
+    # would end with the other's batch-norm statistics too
+    assert chief["statistics_digest"] != other["statistics_digest"]
     assert chief["strategy"] == other["strategy"] == "MultiWorkerMirroredStrategy (2 workers)"
     # every trainable weight is all-reduced: identical on both workers. (Batch-norm moving statistics
     # are each worker's own, from its half of the batches; the chief's are the ones saved.)
