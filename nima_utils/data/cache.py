@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from nima_utils import __version__
 from nima_utils.data.ava import check_plain_id, distributions
+from nima_utils.data.cache_check import file_sha256, shard_intact
 from nima_utils.data.cleanup import image_path
 from nima_utils.images import ImageLoadError, load_image, resize
 from nima_utils.model.backbones import IMAGENET_BGR_MEAN, pixel_scaling
@@ -72,6 +73,68 @@ def _write_manifest(path: Path, manifest: dict) -> None:
     tmp.replace(path)
 
 
+def damaged_shards(cache_dir: str | Path) -> list[str]:
+    """The shard files of every split of a cache that do not match the manifest."""
+    cache_dir = Path(cache_dir)
+    manifest = read_manifest(cache_dir)
+    return [str(cache_dir / s["file"]) for split, entry in manifest["splits"].items()
+            for s, path in zip(entry["shards"], _shard_paths(cache_dir, split, entry), strict=True)
+            if not shard_intact(Path(path), s)]
+
+
+def _sorted_labels(table: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """Image ids in sorted order (so shards do not depend on the table's order) and their distributions."""
+    if {f"p{i}" for i in range(1, 11)} <= set(table.columns):
+        probs = table[[f"p{i}" for i in range(1, 11)]].to_numpy(np.float64)
+    else:
+        counts = table[[f"c{i}" for i in range(1, 11)]].to_numpy(np.float64)
+        probs = counts / counts.sum(axis=1, keepdims=True)
+    ids = [str(i) for i in table["image_id"]]
+    order = np.argsort(ids, kind="stable")
+    return [ids[i] for i in order], probs[order]
+
+
+def _write_shard(path: Path, shard_ids: list[str], shard_probs: np.ndarray, encode, pool, bar) -> dict:
+    """Encode one shard's images into `path` (through a temporary file, flushed, then renamed) and
+    return its manifest entry: count, size and checksum of the file, and the images that failed."""
+    tmp = path.with_name(path.name + ".tmp")
+    count, failed = 0, {}
+    with tf.io.TFRecordWriter(str(tmp)) as writer:
+        records = pool.map(encode, zip(shard_ids, shard_probs, strict=True))
+        for image_id, record in zip(shard_ids, records, strict=True):
+            if isinstance(record, str):
+                failed[image_id] = record
+            else:
+                writer.write(record)
+                count += 1
+            bar.update(1)
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    tmp.replace(path)
+    return {"file": path.name, "count": count, "ids_sha256": hashlib.sha256("\n".join(shard_ids).encode()).hexdigest(),
+            "bytes": path.stat().st_size, "sha256": file_sha256(path), "failed": failed}
+
+
+def _reusable(cache_dir: Path, name: str, shard_ids: list[str], previous: dict) -> dict | None:
+    """The manifest entry of a shard already built from these images, if its file is intact."""
+    done = previous.get(name)
+    ids_hash = hashlib.sha256("\n".join(shard_ids).encode()).hexdigest()
+    if done and done["ids_sha256"] == ids_hash and shard_intact(cache_dir / name, done):
+        if "sha256" not in done:  # a cache from before checksums: add them now that the records check out
+            done = {**done, "bytes": (cache_dir / name).stat().st_size, "sha256": file_sha256(cache_dir / name)}
+        return done
+    return None
+
+
+def _open_manifest(cache_dir: Path, settings: dict) -> dict:
+    path = cache_dir / MANIFEST
+    manifest = json.loads(path.read_text()) if path.exists() else {}
+    if manifest and manifest.get("settings") != settings:
+        raise ValueError(f"{cache_dir} holds a cache built with {manifest.get('settings')}, not {settings}; "
+                         "use another cache folder")
+    return {"settings": settings, "nima_lab": __version__, "splits": manifest.get("splits", {})}
+
+
 def build_cache(
     table: pd.DataFrame,
     images_dir: str | Path,
@@ -85,75 +148,45 @@ def build_cache(
     progress: bool = True,
 ) -> dict:
     """Cache the images of `table` (a split's labels: image_id and p1..p10 or c1..c10) as shards
-    `<split>-NNNNN.tfrecord` in `cache_dir`. Shards already built with the same images and
-    settings are skipped; the manifest records settings, shards and any image that failed (an id
-    that is not plain is recorded as failed, never used as a file name). Only this split's own
-    shard files are ever deleted."""
+    `<split>-NNNNN.tfrecord` in `cache_dir`. Shards already built from the same images and settings
+    are kept if their file still matches its recorded size and checksum; damaged ones are rebuilt.
+    The manifest records settings, shards and any image that failed (an id that is not plain is
+    recorded as failed, never used as a file name). Only this split's own shard files are deleted."""
     check_plain_id(split, "split name")
     cache_dir, images_dir = Path(cache_dir), Path(images_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    manifest_path = cache_dir / MANIFEST
-    settings = _settings(size, resize_method, quality)
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    if manifest and manifest.get("settings") != settings:
-        raise ValueError(f"{cache_dir} holds a cache built with {manifest.get('settings')}, not {settings}; "
-                         "use another cache folder")
-    manifest = {"settings": settings, "nima_lab": __version__, "splits": manifest.get("splits", {})}
-    if {f"p{i}" for i in range(1, 11)} <= set(table.columns):
-        probs = table[[f"p{i}" for i in range(1, 11)]].to_numpy(np.float64)
-    else:
-        counts = table[[f"c{i}" for i in range(1, 11)]].to_numpy(np.float64)
-        probs = counts / counts.sum(axis=1, keepdims=True)
-    ids = [str(i) for i in table["image_id"]]
-    order = np.argsort(ids, kind="stable")
-    ids, probs = [ids[i] for i in order], probs[order]
+    manifest = _open_manifest(cache_dir, _settings(size, resize_method, quality))
+    ids, probs = _sorted_labels(table)
     shards = [(ids[k : k + shard_size], probs[k : k + shard_size]) for k in range(0, len(ids), shard_size)]
     entry = {"shards": [], "images": 0, "failed": {}}
     previous = {s["file"]: s for s in manifest["splits"].get(split, {}).get("shards", [])}
-    workers = workers or os.cpu_count() or 1
+
+    def encode(args: tuple[str, np.ndarray]) -> bytes | str:
+        try:
+            return _encode(args[0], images_dir, args[1], size, resize_method, quality)
+        except (ImageLoadError, ValueError) as exc:
+            return str(exc)
+
     bar = tqdm(total=len(ids), unit="img", desc=f"cache {split}", disable=not progress, file=sys.stderr)
-    with ThreadPoolExecutor(workers, thread_name_prefix="nima-cache") as pool:
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1, thread_name_prefix="nima-cache") as pool:
         for number, (shard_ids, shard_probs) in enumerate(shards):
             name = _shard_name(split, number, len(shards))
-            ids_hash = hashlib.sha256("\n".join(shard_ids).encode()).hexdigest()
-            done = previous.get(name)
-            if done and done["ids_sha256"] == ids_hash and (cache_dir / name).exists():
-                entry["shards"].append(done)
-                entry["images"] += done["count"]
-                entry["failed"].update(done.get("failed", {}))
+            shard = _reusable(cache_dir, name, shard_ids, previous)
+            if shard is not None:
                 bar.update(len(shard_ids))
-                continue
-
-            def job(args: tuple[str, np.ndarray]) -> bytes | str:
-                try:
-                    return _encode(args[0], images_dir, args[1], size, resize_method, quality)
-                except (ImageLoadError, ValueError) as exc:
-                    return str(exc)
-
-            tmp = cache_dir / (name + ".tmp")
-            count, failed = 0, {}
-            with tf.io.TFRecordWriter(str(tmp)) as writer:
-                records = pool.map(job, zip(shard_ids, shard_probs, strict=True))
-                for image_id, record in zip(shard_ids, records, strict=True):
-                    if isinstance(record, str):
-                        failed[image_id] = record
-                    else:
-                        writer.write(record)
-                        count += 1
-                    bar.update(1)
-            tmp.replace(cache_dir / name)
-            shard = {"file": name, "count": count, "ids_sha256": ids_hash, "failed": failed}
+            else:
+                shard = _write_shard(cache_dir / name, shard_ids, shard_probs, encode, pool, bar)
             entry["shards"].append(shard)
-            entry["images"] += count
-            entry["failed"].update(failed)
+            entry["images"] += shard["count"]
+            entry["failed"].update(shard.get("failed", {}))
             manifest["splits"][split] = entry
-            _write_manifest(manifest_path, manifest)  # after every shard: an interruption loses one at most
+            _write_manifest(cache_dir / MANIFEST, manifest)  # after every shard: an interruption loses one at most
     bar.close()
     stale = {s["file"] for s in previous.values()} - {s["file"] for s in entry["shards"]}
-    for name in filter(lambda n: _is_own_shard(n, split), stale):
-        (cache_dir / name).unlink(missing_ok=True)
+    for stale_name in filter(lambda n: _is_own_shard(n, split), stale):
+        (cache_dir / stale_name).unlink(missing_ok=True)
     manifest["splits"][split] = entry
-    _write_manifest(manifest_path, manifest)
+    _write_manifest(cache_dir / MANIFEST, manifest)
     return manifest
 
 

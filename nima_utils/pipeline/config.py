@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from nima_utils.pipeline.safe_yaml import excerpt, load_strict, plain_problems, size_problem
+
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOKS = ("01_ava_download_cleanup", "02_train", "03_evaluate", "04_sensitivity", "05_explore")
 TOP_KEYS = {"run": "report folder reports/<run>/ (letters, digits, . _ -)", "description": "a line for the index",
@@ -108,8 +110,9 @@ def _coerce(value: Any, kind: str) -> tuple[Any, str | None]:
         return (value, None) if isinstance(value, bool) else (value, "true or false")
     if kind == "str":
         return (value, None) if isinstance(value, str) else (value, "text")
-    if kind == "list":
-        return (value, None) if isinstance(value, list) else (value, "a list")
+    if kind == "list":  # our list parameters (archive_urls, perturbations) are lists of text
+        ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
+        return (value, None) if ok else (value, "a list of text")
     return value, None
 
 
@@ -123,14 +126,14 @@ def _check_block(notebook: str, block: Any, known: dict[str, dict[str, Any]], wh
     out = {}
     for key, value in block.items():
         if key not in known:
-            problems.append(f"{where}: unknown parameter {key!r} (known: {', '.join(known)})")
+            problems.append(f"{where}: unknown parameter {excerpt(key)} (known: {', '.join(known)})")
         elif key in WIRED[notebook]:
             problems.append(f"{where}: {key} is set by the pipeline (reports/<run>/..., notebook 01's summary.json)")
         else:
             coerced, expected = _coerce(value, known[key]["inferred_type_name"])
             if expected:
                 problems.append(f"{where}: {key} must be {expected} like its default "
-                                f"({known[key]['default']!r}), got {value!r}")
+                                f"({excerpt(known[key]['default'])}), got {excerpt(value)}")
             out[key] = coerced
     return out
 
@@ -140,12 +143,14 @@ def parse(data: Any, path: Path | None = None, text: str = "") -> PipelineConfig
     problems: list[str] = []
     if not isinstance(data, dict):
         raise ConfigError(f"a pipeline config is a mapping with keys {', '.join(TOP_KEYS)}; got {type(data).__name__}")
+    _refuse_unplain(data, path)
     for key in data:
         if key not in TOP_KEYS:
-            problems.append(f"unknown key {key!r} (known: " + "; ".join(f"{k}: {v}" for k, v in TOP_KEYS.items()) + ")")
+            known = "; ".join(f"{k}: {v}" for k, v in TOP_KEYS.items())
+            problems.append(f"unknown key {excerpt(key)} (known: {known})")
     run = data.get("run")
     if not isinstance(run, str) or not _NAME.match(run):
-        problems.append(f"run must name the report folder (letters, digits, . _ -; up to 64), got {run!r}")
+        problems.append(f"run must name the report folder (letters, digits, . _ -; up to 64), got {excerpt(run)}")
     description = data.get("description", "")
     if not isinstance(description, str):
         problems.append("description must be text")
@@ -159,7 +164,7 @@ def parse(data: Any, path: Path | None = None, text: str = "") -> PipelineConfig
         blocks = {}
     for name, block in blocks.items():
         if name not in NOTEBOOKS:
-            problems.append(f"unknown notebook {name!r} (known: {', '.join(NOTEBOOKS)})")
+            problems.append(f"unknown notebook {excerpt(name)} (known: {', '.join(NOTEBOOKS)})")
             continue
         notebooks[name] = _check_block(name, block, notebook_parameters(name), f"notebooks.{name}", problems)
     if blocks and NOTEBOOKS[0] not in blocks:
@@ -176,7 +181,7 @@ def parse(data: Any, path: Path | None = None, text: str = "") -> PipelineConfig
         known = notebook_parameters("02_train")
         for key, values in grid.items():
             if not isinstance(values, list) or not values:
-                problems.append(f"grid.{key}: expected a non-empty list of values, got {values!r}")
+                problems.append(f"grid.{key}: expected a non-empty list of values, got {excerpt(values)}")
                 continue
             if key in (notebooks.get("02_train") or {}):
                 problems.append(f"grid.{key}: also set in notebooks.02_train; set it in one place")
@@ -192,6 +197,20 @@ def parse(data: Any, path: Path | None = None, text: str = "") -> PipelineConfig
         where = f"{path}: " if path else ""
         raise ConfigError(f"{where}{len(problems)} problem(s) in the pipeline config:\n  - " + "\n  - ".join(problems))
     return config
+
+
+def _refuse_unplain(data: dict, path: Path | None) -> None:
+    """Refuse at once (before any message quotes a value) a config of absurd expanded size or one
+    holding anything but plain JSON-like values, at any depth: papermill would write those into a
+    notebook's parameters cell as raw Python text."""
+    where = f"{path}: " if path else ""
+    problem = size_problem(data)
+    if problem:
+        raise ConfigError(f"{where}{problem}")
+    problems = plain_problems(data, "config")
+    if problems:
+        raise ConfigError(f"{where}{len(problems)} problem(s) in the pipeline config:\n  - " + "\n  - ".join(
+            problems[:10]) + (f"\n  - ... and {len(problems) - 10} more" if len(problems) > 10 else ""))
 
 
 FROM_NOTEBOOK_01 = {"02_train": {"resize_size": "cache_size"}}
@@ -235,7 +254,7 @@ def load(path: str | Path) -> PipelineConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read the pipeline config {path}: {exc.strerror or exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_strict(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
     return parse(data, path, text)

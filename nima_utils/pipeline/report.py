@@ -85,7 +85,7 @@ def _interval(m: dict[str, Any] | None) -> str:
         return "—"
     if m.get("low") is None:
         return _num(m["value"])
-    return f"{m['value']:.4f} <span class=note>[{m['low']:.4f}, {m['high']:.4f}]</span>"
+    return f"{_num(m['value'])} <span class=note>[{_num(m['low'])}, {_num(m.get('high'))}]</span>"
 
 
 def _table(header: list[str] | None, rows: list[list[str]]) -> str:
@@ -218,7 +218,7 @@ def write_run(out: Path, result: dict[str, Any]) -> Path:
     status = result["status"]
     head = (f"<h1>NIMA Lab pipeline: {_e(result['run'])}</h1><p>{_e(result.get('description', ''))}</p>"
             f"<p>status: <span class={'ok' if status == 'ok' else 'failed'}>{_e(status)}</span>; started "
-            f"{_e(result['started'])}; {result.get('seconds', 0):.0f} s of notebooks; config "
+            f"{_e(result['started'])}; {_num(float(result.get('seconds') or 0), 0)} s of notebooks; config "
             f"<code>{_e(result.get('config'))}</code></p>")
     if result.get("failure"):
         f = result["failure"]

@@ -105,13 +105,16 @@ def _beats(result: dict[str, Any], metric: str, lower_is_better: bool = False) -
 
 
 def findings(result: dict[str, Any], split: str, data: DataSummary, card: ModelCard) -> list[str]:
-    """A few plain sentences on what the evaluation found, for the end of a report."""
+    """A few plain sentences on what the evaluation found, for the end of a report (Markdown; values
+    from the card and the data summary escaped)."""
+    from nima_utils.study.display import md
+
     m, t, maj = result["model"], result["trivial_baseline"], result["majority_class"]
     labels = ("the embedded demo dataset, whose labels are **synthetic** (they grade degradations of a few "
               "photos, not human taste; no figure here says anything about AVA or is comparable with the "
-              "paper)" if data.synthetic_labels else f"the {data.source} data ({data.split_scheme} split)")
-    lines = [f"{result['n_images']} images of the {split} split of {labels}, scored by a {card.backbone} "
-             f"model ({card.training_data})."]
+              "paper)" if data.synthetic_labels else f"the {md(data.source)} data ({md(data.split_scheme)} split)")
+    lines = [f"{result['n_images']} images of the {md(split)} split of {labels}, scored by a {md(card.backbone)} "
+             f"model ({md(card.training_data)})."]
     lines.append(f"EMD {_fmt('emd', m['emd'])} against {t['emd']['value']:.3f} for the trivial baseline: the model "
                  f"{_beats(result, 'emd', lower_is_better=True)} the baseline.")
     lines.append(f"Ranking: SRCC of the mean score {_fmt('srcc_mean', m['srcc_mean'])}, LCC "

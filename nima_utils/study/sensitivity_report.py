@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from nima_utils.model.card import ModelCard, label_kind
+from nima_utils.study.display import md, md_code
 from nima_utils.study.perturbations import PERTURBATIONS
 from nima_utils.study.sensitivity import StudySample, fmt_level, trend
 
@@ -54,9 +55,9 @@ def summary(*, choice: WeightsChoice, card: ModelCard, sample: StudySample, n_ph
 
 
 def _largest(ranking: list[dict[str, Any]], n_photos: int, weights: str) -> str:
-    top = ", ".join(f"**{r['perturbation']}** (range {r['range']:.2f}; lowest at {fmt_level(r['lowest_at'])}, "
+    top = ", ".join(f"**{md(r['perturbation'])}** (range {r['range']:.2f}; lowest at {fmt_level(r['lowest_at'])}, "
                     f"{r['lowest_change']:+.2f})" for r in ranking[:3])
-    return f"On {n_photos} photos with `{weights}`, the largest effects on the mean score came from {top}."
+    return f"On {n_photos} photos with {md_code(weights)}, the largest effects on the mean score came from {top}."
 
 
 def _contrast(summary: dict[str, Any]) -> list[str]:
@@ -76,8 +77,8 @@ def _inputs(summary: dict[str, Any]) -> list[str]:
     if not resize:
         return []
     worst = min(resize, key=resize.get)
-    line = (f"Resizing other than the card's {weights['resize']} changed the average score by {resize[worst]:+.2f} "
-            f"({worst}) to {max(resize.values()):+.2f}")
+    line = (f"Resizing other than the card's {md(weights['resize'])} changed the average score by "
+            f"{resize[worst]:+.2f} ({md(worst)}) to {max(resize.values()):+.2f}")
     padding = {k: v for k, v in inputs.get("padding", {}).items() if k != weights["padding"]}
     if padding:
         per_photo = next((r["mean_abs_change"] for r in summary["ranking"] if r["perturbation"] == "padding"), None)
@@ -87,11 +88,12 @@ def _inputs(summary: dict[str, Any]) -> list[str]:
 
 
 def findings(summary: dict[str, Any]) -> list[str]:
-    """A few plain sentences on what the study found, from its `summary` (no figure recomputed)."""
+    """A few plain sentences on what the study found, from its `summary` (no figure recomputed); Markdown,
+    with every value from a card, a file name or the config escaped."""
     n, weights = summary["images"]["n"], summary["weights"]
     lines = [_largest(summary["ranking"], n, Path(weights["path"]).name), *_contrast(summary), *_inputs(summary)]
     for name, why in summary.get("left_out", {}).items():
-        lines.append(f"**{name}** was left out: it {why}, so it could show no effect here.")
+        lines.append(f"**{md(name)}** was left out: it {md(why)}, so it could show no effect here.")
     trust = (f"{n} photos are few: the 95% intervals (over photos, one version of each) are wide; read the "
              "averages as a direction, not a size." if n < FEW_PHOTOS else
              f"The 95% intervals are over the {n} photos (one version of each): they say how far to trust each "

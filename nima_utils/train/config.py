@@ -63,7 +63,9 @@ class TrainConfig(Parameters):
     patience: int = 10
     freeze_batchnorm: bool = True
     """Keep batch-norm layers in inference mode with their pre-trained statistics while fine-tuning
-    (keras-io's transfer-learning advice): small or shifted batches otherwise drag them away."""
+    (keras-io's transfer-learning advice): small or shifted batches otherwise drag them away. A random
+    start (initial_weights "none") has no statistics to keep: they are measured on training images
+    and batch norm trains, whatever this says."""
     initial_weights: str = "imagenet"
     """"imagenet" (the backbone's ImageNet weights), "none" (random) or a NIMA weights file to fine-tune."""
     seed: int = 0

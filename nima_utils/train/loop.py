@@ -9,10 +9,8 @@ A run lives in `weights/<run>/`: `nima.weights.h5` + `nima.card.json` (the best 
 from __future__ import annotations
 
 import dataclasses
-import json
 import platform
 import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -28,16 +26,13 @@ from nima_utils import __version__, tracking
 from nima_utils.model.card import ModelCard
 from nima_utils.model.losses import emd_loss
 from nima_utils.model.network import BACKBONES, HEAD_LAYERS, build_nima
-from nima_utils.model.weights import fingerprint, load_nima, save_nima
-from nima_utils.paths import resolve, weights_dir
+from nima_utils.model.weights import fingerprint, load_nima
+from nima_utils.train.checkpoint import RUN_FILE, RunFolder, RunLock, atomic_json, atomic_path, save_weights_atomic
 from nima_utils.train.config import SCHEDULES, TrainConfig
-from nima_utils.train.distribute import Placement, placement, prebuild
+from nima_utils.train.distribute import placement, prebuild
 
 __all__ = ["RUN_FILE", "SCHEDULES", "TrainConfig", "TrainResult", "optimizer_for", "train", "validation_report"]
 
-RUN_FILE = "nima.weights.h5"
-_FINGERPRINT_FIELDS = ("epochs", "patience", "overwrite", "track", "experiment")
-"""Config fields a resumed run may change (the rest must match the interrupted run)."""
 
 
 @dataclasses.dataclass
@@ -74,12 +69,6 @@ def learning_rates(optimizer: keras.optimizers.Optimizer) -> dict[str, float]:
     head, base = optimizer.optimizers
     return {"lr_base": float(keras.ops.convert_to_numpy(base.learning_rate)),
             "lr_head": float(keras.ops.convert_to_numpy(head.learning_rate))}
-
-
-def _atomic_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(path)
 
 
 def _versions() -> dict[str, str]:
@@ -148,10 +137,10 @@ def _features(base: keras.Model, dataset) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(feats), np.concatenate(probs)
 
 
-class _RunState(keras.callbacks.Callback):
+class RunFolderState(keras.callbacks.Callback):
     """Per epoch: history row, best weights (+ card), early stopping and the resume checkpoint."""
 
-    def __init__(self, run: _Run) -> None:
+    def __init__(self, run: RunFolder) -> None:
         super().__init__()
         self.run = run
 
@@ -176,77 +165,6 @@ class _RunState(keras.callbacks.Callback):
         if self.run.state["wait"] >= self.run.config.patience:
             self.model.stop_training = True
         self.run.checkpoint(self.model, epoch + 1)
-
-
-class _Run:
-    """One run's folder, state and bookkeeping; only the chief worker writes to weights/."""
-
-    def __init__(self, config: TrainConfig, place: Placement) -> None:
-        self.config, self.place = config, place
-        root = resolve(config.weights_dir, weights_dir())
-        self.final_dir = root / config.run_name
-        self.dir = self.final_dir if place.chief else Path(tempfile.mkdtemp(prefix=f"nima-worker{place.worker}-"))
-        self.ckpt = self.dir / "checkpoint"
-        self.state: dict[str, Any] = {"history": [], "best_val_emd": None, "best_epoch": None, "wait": 0,
-                                      "epochs_done": 0, "phase": "start", "seconds": 0.0,
-                                      "seconds_before": 0.0}
-        self.card: ModelCard | None = None
-        self.data: _Data
-        self.started = time.perf_counter()
-
-    def elapsed(self) -> float:
-        """Wall seconds of the run, the interrupted attempts' included."""
-        return self.state["seconds_before"] + time.perf_counter() - self.started
-
-    def resumable(self) -> bool:
-        """Whether an interrupted run of the same settings can be continued (raises if settings differ)."""
-        path = self.ckpt / "state.json"
-        if not path.is_file():
-            return False
-        saved = json.loads(path.read_text())
-        mine = {k: v for k, v in self.config.to_dict().items() if k not in _FINGERPRINT_FIELDS}
-        theirs = {k: v for k, v in saved["config"].items() if k not in _FINGERPRINT_FIELDS}
-        if mine != theirs:
-            changed = sorted(k for k in mine if mine[k] != theirs.get(k))
-            raise ValueError(f"{self.dir} holds an interrupted run with other settings ({', '.join(changed)}); "
-                             "use another run_name, or delete that folder to start over")
-        self.state = {**saved["state"], "seconds_before": saved["state"].get("seconds", 0.0)}
-        return True
-
-    def claim(self) -> None:
-        """A new run may not silently replace a finished one of the same name."""
-        finished = self.final_dir / RUN_FILE
-        if not finished.exists():
-            return
-        if not self.config.overwrite:
-            raise ValueError(f"run {self.config.run_name!r} already finished in {self.final_dir}: choose another "
-                             "run_name, or set overwrite=True to replace it")
-        for name in (RUN_FILE, "nima.card.json", "history.csv", "history.json", "summary.json"):
-            (self.final_dir / name).unlink(missing_ok=True)
-
-    def record(self, row: dict, model: keras.Model) -> None:
-        """Add a history row; save the weights and card if validation EMD improved."""
-        self.state["history"].append(row)
-        best = self.state["best_val_emd"]
-        if best is None or row["val_emd"] < best:
-            self.state.update(best_val_emd=row["val_emd"], best_epoch=f"{row['phase']} {row['epoch']}", wait=0)
-            self.save_best(model)
-        else:
-            self.state["wait"] += 1
-        pd.DataFrame(self.state["history"]).to_csv(self.dir / "history.csv", index=False)
-
-    def save_best(self, model: keras.Model) -> None:
-        card = dataclasses.replace(self.card, metrics={"val_emd": self.state["best_val_emd"],
-                                                         "best_epoch": self.state["best_epoch"]})
-        save_nima(model, self.dir / RUN_FILE, card)
-
-    def checkpoint(self, model: keras.Model, epochs_done: int) -> None:
-        self.ckpt.mkdir(parents=True, exist_ok=True)
-        # Keras' weights files hold the optimizer's state but not the dropout RNG's: keep it in the state.
-        rng = {v.path: keras.ops.convert_to_numpy(v).tolist() for v in model.variables if "seed_generator" in v.path}
-        self.state.update(epochs_done=epochs_done, phase="finetune", rng=rng, seconds=self.elapsed())
-        model.save_weights(self.ckpt / "state.weights.h5")
-        _atomic_json(self.ckpt / "state.json", {"config": self.config.to_dict(), "state": self.state})
 
 
 def _build(config: TrainConfig) -> tuple[keras.Model, ModelCard]:
@@ -280,7 +198,7 @@ def head_model(features: int, dropout: float, seed: int, lr: float) -> keras.Mod
     return head
 
 
-def _head_phase(run: _Run, model: keras.Model, progress: bool, on_epoch: Callable[[dict], None] | None) -> None:
+def _head_phase(run: RunFolder, model: keras.Model, progress: bool, on_epoch: Callable[[dict], None] | None) -> None:
     """Two-phase schedule, phase 1: features of the frozen base computed once, then the head alone."""
     config, data = run.config, run.data
     start = time.perf_counter()
@@ -305,7 +223,7 @@ def _head_phase(run: _Run, model: keras.Model, progress: bool, on_epoch: Callabl
                      "train_seconds": round(seconds, 3), "images_per_s": round(len(xt) / seconds, 2),
                      "lr_base": 0.0, "lr_head": config.head_phase_lr})
         if not best or logs["val_loss"] < best["val"]:
-            best.update(val=logs["val_loss"], weights=head.get_layer("scores").get_weights())
+            best.update(val=logs["val_loss"], row=len(rows) - 1, weights=head.get_layer("scores").get_weights())
         if progress:
             print(f"head {epoch + 1}/{config.head_epochs}: train EMD {logs['loss']:.4f}, "
                   f"val EMD {logs['val_loss']:.4f}")
@@ -315,71 +233,118 @@ def _head_phase(run: _Run, model: keras.Model, progress: bool, on_epoch: Callabl
 
     head.fit(xt, yt, batch_size=config.batch_size, epochs=config.head_epochs, validation_data=(xv, yv), verbose=0,
              shuffle=True, callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=end_of_epoch)])
-    run.state["history"].extend(rows[:-1])
-    row = rows[-1]
-    best_weights = best["weights"]
-    model.get_layer("scores").set_weights(best_weights)
+    model.get_layer("scores").set_weights(best["weights"])
     run.state["head_phase"] = {"feature_seconds": round(feature_s, 2), "images": len(xt) + len(xv),
                                "features_per_s": round((len(xt) + len(xv)) / feature_s, 1)}
-    val = float(model.evaluate(data.evaluation("val"), verbose=0))  # the phase's best head on the full model
-    row = {**row, "val_emd": val}
-    run.record(row, model)
+    # the best head's score on the full model goes into the best head epoch's own row (not the last one's)
+    best_row = rows[best["row"]]
+    best_row["val_emd"] = float(model.evaluate(data.evaluation("val"), verbose=0))
+    run.state["history"].extend(rows)
+    run.keep_best(model, best_row["val_emd"], f"head {best_row['epoch']}")  # patience restarts for phase 2
+    run.write_history()
+
+
+def calibrate_batchnorm(model: keras.Model, dataset, batches: int = 8) -> None:
+    """Batch-norm statistics of a randomly initialised backbone measured on training images (the
+    average over `batches` batches): with the initial mean 0 / variance 1, features die out layer by
+    layer and every image gets the same prediction in inference mode (validation, the head phase)."""
+    base = keras.Model(model.input, model.get_layer("dropout").input)  # no dropout: its RNG stays put
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in layers]
+    try:
+        for i, (x, _) in enumerate(dataset.take(batches).as_numpy_iterator()):
+            for layer in layers:
+                layer.momentum = i / (i + 1)  # a running average over the batches seen
+            base(x, training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta, strict=True):
+            layer.momentum = momentum
+
+
+def _prepare(run: RunFolder, progress: bool, on_epoch: Callable[[dict], None] | None):
+    """The model ready for the all-layer phase: built, resumed or (two-phase) head-trained; and its data."""
+    config, place = run.config, run.place
+    resumed = run.resumable() if place.chief else False
+    if place.chief and not resumed:
+        run.claim()
+    model, run.card = _build(config)
+    run.data = data = _Data(config, run.card.preprocessing)
+    run.card.resize, run.card.resize_size = data.resize, data.resize_size
+    run.card.training_data, run.card.labels = data.described, config.labels
+    run.dir.mkdir(parents=True, exist_ok=True)
+    train_ds, steps = data.train(run.state["epochs_done"], max(config.epochs, run.state["epochs_done"] + 1))
+    if config.initial_weights == "none":  # no pre-trained statistics to keep: measure them, let them train
+        if not resumed:
+            calibrate_batchnorm(model, data.evaluation("train"))
+    elif config.freeze_batchnorm:
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False  # in Keras 3 this also runs the layer in inference mode
+    model.compile(optimizer=optimizer_for(config, steps), loss=emd_loss)
+    model.optimizer.build(model.trainable_variables)  # so every checkpoint holds the optimizer's state
+    if resumed:
+        run.restore(model)
+        if progress:
+            print(f"resuming {run.dir} after epoch {run.state['epochs_done']} of {config.epochs}")
+    elif config.schedule == "two-phase" and config.head_epochs:
+        _head_phase(run, model, progress, on_epoch)
+        run.checkpoint(model, 0)
+    return model, resumed, train_ds, steps
+
+
+def _finetune(run: RunFolder, model: keras.Model, train_ds, steps: int, progress: bool,
+              on_epoch: Callable[[dict], None] | None) -> None:
+    """All layers, epoch after epoch, from the last finished one."""
+    config, data = run.config, run.data
+    callbacks = [RunFolderState(run), *(tracking.keras_callbacks(config, run.dir) if run.place.chief else [])]
+    if on_epoch:
+        callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: on_epoch(run.state["history"][-1])))
+    first = run.state["epochs_done"]
+    prebuild(model, next(iter(data.evaluation("val").take(1))), run.place)
+    if config.epochs > first and run.state["wait"] < config.patience:
+        model.fit(train_ds, steps_per_epoch=steps, epochs=config.epochs, initial_epoch=first, shuffle=False,
+                  validation_data=data.evaluation("val"), callbacks=callbacks, verbose=2 if progress else 0)
+    elif run.state["best_val_emd"] is None:
+        raise ValueError("nothing was trained (epochs and head_epochs are 0)")
 
 
 @tracking.tracked
 def train(config: TrainConfig, progress: bool = True,
           on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
-    """Train a NIMA model as `config` says; resumes an interrupted run of the same name and settings."""
+    """Train a NIMA model as `config` says; resumes an interrupted run of the same name and settings.
+    The run folder is locked while it trains: a second run of the same name is refused. A damaged
+    cache shard met while reading is named in a one-line `CacheError`."""
+    from nima_utils.data.cache_check import damage_named
+
     config.validate()
-    with warnings.catch_warnings(), placement(config.precision) as place:
-        # Keras notes that a finite tf.data input ended after the last epoch's last step: expected here.
-        warnings.filterwarnings("ignore", "Your input ran out of data", UserWarning)
-        keras.utils.set_random_seed(config.seed)
-        run = _Run(config, place)
-        resumed = run.resumable() if place.chief else False
-        if place.chief and not resumed:
-            run.claim()
-        model, run.card = _build(config)
-        run.data = data = _Data(config, run.card.preprocessing)
-        run.card.resize, run.card.resize_size = data.resize, data.resize_size
-        run.card.training_data, run.card.labels = data.described, config.labels
-        run.dir.mkdir(parents=True, exist_ok=True)
-        train_ds, steps = data.train(run.state["epochs_done"], max(config.epochs, run.state["epochs_done"] + 1))
-        if config.freeze_batchnorm:
-            for layer in model.layers:
-                if isinstance(layer, keras.layers.BatchNormalization):
-                    layer.trainable = False  # in Keras 3 this also runs the layer in inference mode
-        model.compile(optimizer=optimizer_for(config, steps), loss=emd_loss)
-        model.optimizer.build(model.trainable_variables)  # so every checkpoint holds the optimizer's state
-        if resumed and (run.ckpt / "state.weights.h5").is_file():
-            model.load_weights(run.ckpt / "state.weights.h5")
-            for variable in model.variables:
-                if variable.path in run.state.get("rng", {}):
-                    variable.assign(np.asarray(run.state["rng"][variable.path], dtype=variable.dtype))
-            if progress:
-                print(f"resuming {run.dir} after epoch {run.state['epochs_done']} of {config.epochs}")
-        elif config.schedule == "two-phase" and config.head_epochs:
-            _head_phase(run, model, progress, on_epoch)
-            run.checkpoint(model, 0)
-        callbacks = [_RunState(run), *(tracking.keras_callbacks(config, run.dir) if place.chief else [])]
-        if on_epoch:
-            callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: on_epoch(run.state["history"][-1])))
-        first = run.state["epochs_done"]
-        prebuild(model, next(iter(data.evaluation("val").take(1))), place)
-        if config.epochs > first and run.state["wait"] < config.patience:
-            model.fit(train_ds, steps_per_epoch=steps, epochs=config.epochs, initial_epoch=first, shuffle=False,
-                      validation_data=data.evaluation("val"), callbacks=callbacks, verbose=2 if progress else 0)
-        elif run.state["best_val_emd"] is None:
-            raise ValueError("nothing was trained (epochs and head_epochs are 0)")
-    seconds = run.elapsed()
-    history = pd.DataFrame(run.state["history"])
+    lock = None
+    try:
+        with warnings.catch_warnings(), placement(config.precision) as place:
+            # Keras notes that a finite tf.data input ended after the last epoch's last step: expected here.
+            warnings.filterwarnings("ignore", "Your input ran out of data", UserWarning)
+            keras.utils.set_random_seed(config.seed)
+            run = RunFolder(config, place)
+            if place.chief:
+                lock = RunLock(run.final_dir, config.run_name)
+                lock.acquire()
+            with damage_named(config.cache_dir if config.data_source == "cache" else None):
+                model, resumed, train_ds, steps = _prepare(run, progress, on_epoch)
+                _finetune(run, model, train_ds, steps, progress, on_epoch)
+        return _finish(run, model, resumed)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _summary(run: RunFolder, model: keras.Model, resumed: bool, history: pd.DataFrame) -> dict[str, Any]:
+    config, place, data = run.config, run.place, run.data
     finetune = history[history["phase"] == "finetune"]
-    summary = {
+    return {
         "run": config.run_name, "run_dir": str(run.final_dir), "weights": str(run.final_dir / RUN_FILE),
         "best_val_emd": run.state["best_val_emd"], "best_epoch": run.state["best_epoch"],
         "epochs_run": len(finetune), "head_epochs_run": int((history["phase"] == "head").sum()),
         "stopped_early": bool(run.state["wait"] >= config.patience), "resumed": resumed,
-        "wall_seconds": round(seconds, 2),
+        "wall_seconds": round(run.elapsed(), 2),
         "images_per_s": float(finetune["images_per_s"].median()) if len(finetune) else None,
         "seconds_per_epoch": float(finetune["seconds"].median()) if len(finetune) else None,
         "head_phase": run.state.get("head_phase"), "train_images": data.train_count, "val_images": data.val_count,
@@ -387,6 +352,14 @@ def train(config: TrainConfig, progress: bool = True,
         "replicas": place.replicas, "versions": _versions(), "config": config.to_dict(),
         "last_fingerprint": fingerprint(model),
     }
+
+
+def _finish(run: RunFolder, model: keras.Model, resumed: bool) -> TrainResult:
+    """The best epoch's weights with the complete card, summary and history into the run folder; the
+    checkpoint goes last (a kill before that resumes into this step again)."""
+    config, data = run.config, run.data
+    history = pd.DataFrame(run.state["history"])
+    summary = _summary(run, model, resumed, history)
     card = run.card
     card.training = {k: summary[k] for k in ("best_epoch", "epochs_run", "head_epochs_run", "wall_seconds",
                                              "images_per_s", "backend", "device", "strategy", "precision", "versions")}
@@ -395,15 +368,14 @@ def train(config: TrainConfig, progress: bool = True,
                          initial_weights=config.initial_weights, split_dir=config.split_dir or None,
                          train_images=data.train_count, val_images=data.val_count)
     card.metrics = {"val_emd": run.state["best_val_emd"], "best_epoch": run.state["best_epoch"]}
-    best_path = run.dir / RUN_FILE
-    if place.chief:
-        best_model, _ = load_nima(best_path)  # re-save the best epoch's weights with the complete card
-        save_nima(best_model, best_path, card)
-        card.fingerprint = fingerprint(best_model)
-        _atomic_json(run.dir / "summary.json", summary)
-        history.to_csv(run.dir / "history.csv", index=False)
-        history.to_json(run.dir / "history.json", orient="records", indent=1)
-        shutil.rmtree(run.ckpt, ignore_errors=True)
+    if run.place.chief:
+        best_model, _ = load_nima(run.ckpt.best(run.state))
+        atomic_json(run.dir / "summary.json", summary)
+        with atomic_path(run.dir / "history.json") as tmp:
+            history.to_json(tmp, orient="records", indent=1)
+        run.write_history()
+        save_weights_atomic(best_model, run.dir / RUN_FILE, card)
+        shutil.rmtree(run.ckpt.dir, ignore_errors=True)
     else:
         shutil.rmtree(run.dir, ignore_errors=True)
     return TrainResult(run.final_dir, run.final_dir / RUN_FILE, card, history, summary, model)

@@ -133,3 +133,26 @@ def test_cache_deletes_only_its_own_shards_and_refuses_odd_names(dataset, tmp_pa
     odd = pd.concat([table.iloc[:1], table.iloc[:1].set_axis(["../images/000"]).assign(image_id="../images/000")])
     failed = build_cache(odd, images, tmp_path / "c2", "val", progress=False)["splits"]["val"]["failed"]
     assert list(failed) == ["../images/000"] and "not a plain id" in failed["../images/000"]
+
+
+def test_damaged_or_foreign_shards_are_rebuilt(dataset, tmp_path):
+    """A shard cut short (full disk, interrupted copy) or a foreign TFRecord under its name no longer
+    matches its recorded size and checksum: the next build rewrites it, and only it."""
+    import tensorflow as tf
+
+    from nima_utils.data.cache import damaged_shards
+
+    table, images = dataset
+    cache = tmp_path / "cache"
+    build_cache(table, images, cache, "train", shard_size=3, progress=False)
+    shards = sorted(cache.glob("train-*.tfrecord"))
+    good = {p.name: p.read_bytes() for p in shards}
+    shards[0].write_bytes(good[shards[0].name][:100])
+    with tf.io.TFRecordWriter(str(shards[1])) as writer:
+        writer.write(b"not an image record")
+    assert damaged_shards(cache) == [str(shards[0]), str(shards[1])]
+    untouched = shards[2].stat().st_mtime_ns
+    build_cache(table, images, cache, "train", shard_size=3, progress=False)
+    assert damaged_shards(cache) == []
+    assert {p.name: p.read_bytes() for p in shards} == good and shards[2].stat().st_mtime_ns == untouched
+    assert sum(1 for _ in cache_dataset(cache, "train", batch_size=1, crop=256)) == 7

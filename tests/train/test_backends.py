@@ -40,6 +40,7 @@ def test_two_phase_training_runs_under_jax(demo, tmp_path):
     assert summary["backend"] == "jax" and "jax" in summary["versions"]
     assert summary["epochs_run"] == 2 and summary["head_epochs_run"] == 3
     assert 0 < summary["best_val_emd"] < 1
+    assert summary["prediction_spread"] > 1e-3  # a live backbone (random start, calibrated batch norm)
     # weights written under JAX load (and score) under the default TensorFlow backend
     from nima_utils.model.weights import load_nima
 

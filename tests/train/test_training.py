@@ -22,6 +22,10 @@ from nima_utils.train.loop import TrainConfig, optimizer_for, train, validation_
 from tests.train.conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[2]
+LIVELY = 1e-3
+"""Spread of a tiny run's mean scores over the validation images above which its backbone is alive
+(a random start with batch norm at mean 0 / variance 1 gave 1e-7: every image scored alike)."""
+
 
 def tiny_config(demo, tmp_path, **overrides) -> TrainConfig:
     values = {**TINY, "cache_dir": str(demo["cache_dir"]), "split_dir": str(demo["split_dir"]),
@@ -150,6 +154,7 @@ def test_killed_run_resumes_to_the_same_weights(demo, tmp_path):
     assert 2 <= done < epochs
     resumed = _summary(_job(config, {"FINAL_WEIGHTS": str(tmp_path / "b.npz")}))
     assert resumed["resumed"] and resumed["epochs_run"] == epochs
+    assert whole["prediction_spread"] > LIVELY  # a live backbone: a resume that is not exact shows
     assert resumed["best_epoch"] == whole["best_epoch"]
     assert resumed["best_val_emd"] == pytest.approx(whole["best_val_emd"], abs=1e-5)
     from nima_utils.model.weights import load_nima
@@ -195,6 +200,10 @@ def test_two_workers_on_localhost_end_with_identical_weights(demo, tmp_path):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         procs.append(_job(config, {"TF_CONFIG": json.dumps(tf_config), "CUDA_VISIBLE_DEVICES": ""}))
     chief, other = (_summary(p, timeout=420) for p in procs)
+    assert chief["prediction_spread"] > LIVELY  # a live backbone (a dead one trains alike however it is split)
+    # each worker saw its own half of the batches: a worker training alone on all of them (no strategy)
+    # would end with the other's batch-norm statistics too
+    assert chief["statistics_digest"] != other["statistics_digest"]
     assert chief["strategy"] == other["strategy"] == "MultiWorkerMirroredStrategy (2 workers)"
     # every trainable weight is all-reduced: identical on both workers. (Batch-norm moving statistics
     # are each worker's own, from its half of the batches; the chief's are the ones saved.)
@@ -316,3 +325,94 @@ def test_a_finished_run_is_not_replaced_unless_asked(demo, tmp_path):
     assert first.weights.read_bytes() == before
     again = train(tiny_config(demo, tmp_path, head_epochs=2, epochs=0, overwrite=True, seed=4), progress=False)
     assert again.weights == first.weights and again.summary["wall_seconds"] > 0
+
+
+def test_best_head_epoch_is_the_epoch_whose_weights_are_kept(demo, tmp_path):
+    """Issue 13: a head phase whose best epoch is not its last (a rate so high the head saturates
+    after one epoch) reports that epoch, and its row holds the score of the weights kept."""
+    config = tiny_config(demo, tmp_path, head_epochs=3, epochs=0, head_phase_lr=0.5)
+    result = train(config, progress=False)
+    history = result.history
+    best = history.loc[history["val_emd"].idxmin()]
+    assert best["epoch"] != 3, "the setting no longer has a best head epoch before the last"
+    assert result.summary["best_epoch"] == result.card.metrics["best_epoch"] == f"head {best['epoch']}"
+    assert result.summary["best_val_emd"] == pytest.approx(best["val_emd"])
+    report = validation_report(result.weights, config)
+    assert report.loc["model", "emd"] == pytest.approx(best["val_emd"], abs=2e-3)
+    assert history["val_emd"].iloc[-1] != pytest.approx(best["val_emd"])
+
+
+def test_kills_inside_checkpoint_writes_resume_to_the_same_weights(demo, tmp_path):
+    """SIGKILL at three instants (job KILL_AT): after epoch 1's best and last weights, before its state;
+    inside the write of epoch 2's weights (half a file); after epoch 2's weights, before its state.
+    Each restart continues from the last complete checkpoint and ends as an uninterrupted run."""
+    settings = {"schedule": "paper", "base_lr": 0.05, "head_lr": 0.2, "epochs": 3, "patience": 3}
+    whole = _summary(_job(tiny_config(demo, tmp_path / "a", **settings), {"FINAL_WEIGHTS": str(tmp_path / "a.npz")}))
+    config = tiny_config(demo, tmp_path / "b", **settings)
+    run_dir = Path(config.weights_dir) / config.run_name
+    for kill_at, done in (("state.json:1", None), ("epoch-2:1", 1), ("state.json:1", 1)):
+        proc = _job(config, {"KILL_AT": kill_at})
+        proc.communicate(timeout=300)
+        assert proc.returncode == -signal.SIGKILL, kill_at
+        state = run_dir / "checkpoint" / "state.json"
+        assert (json.loads(state.read_text())["state"]["epochs_done"] if state.exists() else None) == done, kill_at
+        assert not (run_dir / "nima.weights.h5").exists()  # nothing looks finished
+    resumed = _summary(_job(config, {"FINAL_WEIGHTS": str(tmp_path / "b.npz")}))
+    assert resumed["resumed"] and resumed["best_epoch"] == whole["best_epoch"]
+    assert resumed["best_val_emd"] == pytest.approx(whole["best_val_emd"], abs=1e-5)
+    with np.load(tmp_path / "a.npz") as fa, np.load(tmp_path / "b.npz") as fb:
+        for name in fa.files:
+            np.testing.assert_allclose(fa[name], fb[name], atol=1e-5, rtol=1e-4)
+    assert sorted(p.name for p in run_dir.iterdir()) == [".train.lock", "history.csv", "history.json",
+                                                          "nima.card.json", "nima.weights.h5", "summary.json"]
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from nima_utils.train.checkpoint import RunLock
+RunLock(Path(sys.argv[1]), "tiny").acquire()
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_second_run_of_one_name_is_refused_and_a_dead_ones_lock_taken_over(demo, tmp_path, capsys):
+    from nima_utils.cli import main
+    from nima_utils.train.checkpoint import RunLock
+
+    run_dir = tmp_path / "weights" / "tiny"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run_dir)], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert main(["train", "--cache-dir", str(demo["cache_dir"]), "--run-name", "tiny", "--weights-dir",
+                     str(tmp_path / "weights"), "--initial-weights", "none", "--alpha", "0.25",
+                     "--input-size", "64"]) == 2
+        err = capsys.readouterr().err
+        assert f"is being trained by process {holder.pid}" in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
+    finally:
+        holder.kill()
+        holder.wait()
+    lock = RunLock(run_dir, "tiny")  # the holder died: its lock (file still naming it) is taken over
+    assert (run_dir / ".train.lock").read_text().strip() == str(holder.pid)
+    lock.acquire()
+    assert (run_dir / ".train.lock").read_text().strip() == str(os.getpid())
+    lock.release()
+
+
+def test_a_damaged_cache_shard_is_named_in_one_line(demo, tmp_path, capsys):
+    import shutil
+
+    from nima_utils.cli import main
+
+    cache = tmp_path / "cache"
+    shutil.copytree(demo["cache_dir"], cache)
+    shard = sorted(cache.glob("train-*.tfrecord"))[0]
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])  # an interrupted copy
+    code = main(["train", "--cache-dir", str(cache), "--run-name", "d", "--weights-dir", str(tmp_path / "w"),
+                 "--initial-weights", "none", "--alpha", "0.25", "--input-size", "64", "--schedule", "paper",
+                 "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"damaged cache shard {shard}" in err and "Traceback" not in err, err[-2000:]
