@@ -193,6 +193,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from nima_utils.model.engine import load_engine
+
+    engine = load_engine(args.weights, args.engine)  # fail here, with a clear message, not in the server
     from nima_utils.serve.app import Limits, ServiceConfig, create_app, serve
 
     mib = 1 << 20
@@ -201,7 +203,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     header_timeout=args.header_timeout, body_timeout=args.body_timeout,
                     max_connections=args.max_connections)
     config = ServiceConfig(weights=args.weights, engine=args.engine, threshold=args.threshold, limits=limits)
-    engine = load_engine(args.weights, args.engine)  # fail here, with a clear message, not in the server
     where = f"http://{args.host}:{args.port}/"
     print(f"nima serve: {engine.name} engine, weights {engine.weights}, {where}", file=sys.stderr)
     serve(create_app(config, engine), limits, args.host, args.port, args.log_level)

@@ -8,17 +8,54 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 CARD_VERSION = 1
-BACKBONES = ("mobilenet", "mobilenet_v2", "vgg16", "inception_v3")
-"""Backbone names a card may give (the builders live in nima_utils.model.network)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Backbone:
+    """A Keras application used as NIMA's base, described without importing Keras (so that parameter
+    checks stay instant); nima_utils.model.network builds it."""
+
+    application: str
+    """The class name in `keras.applications`."""
+    preprocessing: str
+    """A name of `PREPROCESSING`: the pixel scaling its ImageNet weights expect."""
+    has_alpha: bool = False
+    """Whether the width multiplier `alpha` applies (MobileNets); others need alpha 1.0."""
+    min_input: int = 32
+    """The smallest input side the Keras application accepts."""
+
+
+BACKBONES: dict[str, Backbone] = {
+    "mobilenet": Backbone("MobileNet", "mobilenet", has_alpha=True),
+    "mobilenet_v2": Backbone("MobileNetV2", "mobilenet_v2", has_alpha=True),
+    "vgg16": Backbone("VGG16", "vgg16"),
+    "inception_v3": Backbone("InceptionV3", "inception_v3", min_input=75),
+}
+"""Backbones by name. MobileNet is the default (the community's weights); VGG16 is the seed PyTorch
+port's; Inception-v3 stands in for the paper's Inception-v2, which Keras does not ship."""
 RESIZE_METHODS = ("nearest", "bilinear", "bicubic", "lanczos")
 PREPROCESSING = ("mobilenet", "mobilenet_v2", "inception_v3", "vgg16")
 """Pixel scaling by backbone: the first three map to [-1, 1], vgg16 is Caffe-style BGR minus the ImageNet mean."""
 PADDINGS = ("same", "symmetric")
-MAX_SIZE = 4096
+MAX_SIZE_ENV = "NIMA_MAX_INPUT_SIZE"
+DEFAULT_MAX_SIZE = 1024
+"""The largest input_size and resize_size a card may ask for unless $NIMA_MAX_INPUT_SIZE raises it: each
+image costs the square of it (a 4096 card made one image take 55 s and 10.7 GB on a 2-core CPU)."""
+
+
+def max_size() -> int:
+    """The card size limit in force: $NIMA_MAX_INPUT_SIZE, else `DEFAULT_MAX_SIZE`."""
+    text = os.environ.get(MAX_SIZE_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_SIZE
+    if not text.isdigit() or int(text) < 32:
+        raise ModelCardError(f"{MAX_SIZE_ENV} must be a whole number of 32 or more, got {text!r}", "environment")
+    return int(text)
 
 
 class ModelCardError(ValueError):
@@ -77,12 +114,17 @@ class ModelCard:
         _check(isinstance(self.backbone, str) and self.backbone in BACKBONES, "backbone",
                f"one of {', '.join(BACKBONES)}", self.backbone)
         _check(_number(self.alpha) and 0 < self.alpha <= 2, "alpha", "a number in (0, 2]", self.alpha)
+        limit = max_size()
         _check(isinstance(self.input_size, int) and not isinstance(self.input_size, bool)
-               and 32 <= self.input_size <= MAX_SIZE, "input_size", f"a whole number from 32 to {MAX_SIZE}",
-               self.input_size)
+               and self.input_size >= 32, "input_size", "a whole number of 32 or more", self.input_size)
         _check(self.resize_size is None or (isinstance(self.resize_size, int) and not isinstance(self.resize_size, bool)
-               and self.input_size <= self.resize_size <= MAX_SIZE), "resize_size",
-               f"null or a whole number from input_size ({self.input_size}) to {MAX_SIZE}", self.resize_size)
+               and self.input_size <= self.resize_size), "resize_size",
+               f"null or a whole number of input_size ({self.input_size}) or more", self.resize_size)
+        for name in ("input_size", "resize_size"):
+            value = getattr(self, name)
+            if value is not None and value > limit:
+                raise ModelCardError(f"field {name} is {value}, above the limit of {limit} pixels a side (each image "
+                                     f"costs its square); set {MAX_SIZE_ENV}={value} to allow it")
         for name, allowed in (("resize", RESIZE_METHODS), ("preprocessing", PREPROCESSING), ("padding", PADDINGS)):
             value = getattr(self, name)
             _check(isinstance(value, str) and value in allowed, name, f"one of {', '.join(allowed)}", value)
@@ -136,6 +178,8 @@ def read_card(weights: str | Path) -> ModelCard | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelCardError(f"not valid JSON ({exc})", where) from None
+    except RecursionError:
+        raise ModelCardError("nested too deeply to be a model card", where) from None
     except OSError as exc:
         raise ModelCardError(f"cannot be read ({exc.strerror or exc})", where) from None
     if not isinstance(data, dict):

@@ -2,44 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-
 import keras
 
-from nima_utils.model.card import ModelCard
-
-
-@dataclasses.dataclass(frozen=True)
-class Backbone:
-    """A Keras application used as NIMA's base: how to build it and how its input is scaled."""
-
-    build: Callable[[int, float, str | None], keras.Model]
-    preprocessing: str
-    """A name of `model_card.PREPROCESSING`: the pixel scaling its ImageNet weights expect."""
-    has_alpha: bool = False
-    """Whether the width multiplier `alpha` applies (MobileNets); others need alpha 1.0."""
-    min_input: int = 32
-    """The smallest input side the Keras application accepts."""
-
-
-def _app(factory: Callable[..., keras.Model], with_alpha: bool) -> Callable[[int, float, str | None], keras.Model]:
-    def build(input_size: int, alpha: float, weights: str | None) -> keras.Model:
-        extra = {"alpha": alpha} if with_alpha else {}
-        return factory(input_shape=(input_size, input_size, 3), include_top=False, pooling="avg", weights=weights,
-                       **extra)
-
-    return build
-
-
-BACKBONES: dict[str, Backbone] = {
-    "mobilenet": Backbone(_app(keras.applications.MobileNet, True), "mobilenet", has_alpha=True),
-    "mobilenet_v2": Backbone(_app(keras.applications.MobileNetV2, True), "mobilenet_v2", has_alpha=True),
-    "vgg16": Backbone(_app(keras.applications.VGG16, False), "vgg16"),
-    "inception_v3": Backbone(_app(keras.applications.InceptionV3, False), "inception_v3", min_input=75),
-}
-"""Backbones by name. MobileNet is the default (the community's weights); VGG16 is the seed PyTorch
-port's; Inception-v3 stands in for the paper's Inception-v2, which Keras does not ship."""
+from nima_utils.model.card import BACKBONES, ModelCard
 
 HEAD_LAYERS = ("dropout", "scores")
 """Names of the layers NIMA adds on top of the backbone: the 'head' of two-rate training."""
@@ -85,7 +50,9 @@ def build_nima(
         raise ValueError(f"backbone {backbone!r} has no width multiplier: alpha must be 1.0, got {alpha}")
     if padding == "symmetric" and backbone != "mobilenet":
         raise ValueError("padding='symmetric' (the Keras 2.1 layout) exists for MobileNet only")
-    base = spec.build(input_size, alpha, weights)
+    extra = {"alpha": alpha} if spec.has_alpha else {}
+    base = getattr(keras.applications, spec.application)(
+        input_shape=(input_size, input_size, 3), include_top=False, pooling="avg", weights=weights, **extra)
     x = keras.layers.Dropout(dropout, name="dropout")(base.output)
     out = keras.layers.Dense(10, activation="softmax", name="scores", dtype="float32")(x)  # fp32 under mixed precision
     model = keras.Model(base.input, out, name=f"nima_{backbone}")

@@ -20,7 +20,6 @@ from typing import Any
 from nima_utils.paths import reports_dir
 from nima_utils.pipeline import report as pipeline_report
 from nima_utils.pipeline.config import NOTEBOOK_DIR, PipelineConfig
-from nima_utils.pipeline.html import export_html, write_log
 
 RESULT_FILE = "pipeline.json"
 
@@ -110,6 +109,8 @@ class Runner:
             extra = kernel_log.read_text(errors="replace")
         record["seconds"] = round(time.monotonic() - start, 1)
         if page.exists():
+            from nima_utils.pipeline.html import export_html, write_log  # nbconvert: seconds to import
+
             write_log(page, log, extra)
             export_html(page)
         else:

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
-from scipy import stats
 
 from nima_utils.data.cleanup import image_path
 from nima_utils.images import ImageLoadError, find_images, load_image, model_view, preprocess
@@ -150,6 +149,8 @@ def _t_interval(values: pd.Series, level: float = 0.95) -> tuple[float, float]:
     v = values.dropna().to_numpy(dtype=float)
     if len(v) < 2:
         return float("nan"), float("nan")
+    from scipy import stats  # here: seconds to import, and the pipeline checks parameters through this module
+
     half = stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
     return float(v.mean() - half), float(v.mean() + half)
 
@@ -225,6 +226,8 @@ def trend(scores: pd.DataFrame, name: str) -> dict[str, float]:
     """How one perturbation moves the averaged score: change at its lowest and highest factor and
     Spearman's rho between factor and averaged mean score."""
     agg = aggregate(scores[scores.perturbation == name])
+    from scipy import stats
+
     rho = stats.spearmanr(agg["factor"], agg["mean"]).statistic if len(agg) > 2 else float("nan")
     return {"change_at_lowest": float(agg["change"].iloc[0]), "change_at_highest": float(agg["change"].iloc[-1]),
             "spearman_factor_vs_score": float(rho)}

@@ -81,7 +81,7 @@ class TrainConfig:
             found.append(f"run_name must be a plain name (letters, digits, - _ .), got {self.run_name!r}")
         if self.schedule not in SCHEDULES:
             found.append(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        from nima_utils.model.network import BACKBONES
+        from nima_utils.model.card import BACKBONES
 
         if self.backbone not in BACKBONES:
             found.append(f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}")
