@@ -169,7 +169,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
             weights.verify_weights(trained[0])
             print(f"NIMA weights present and verified: {trained[0]}")
             return 0
-    url = args.url or weights.IDEALO_URL
+    url = weights.idealo_file_url(args.url) if args.url else weights.IDEALO_URL
     try:
         _, what = weights.ensure_idealo(folder, url=url)
     except DownloadError as exc:
@@ -233,7 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     weights = sub.add_parser("weights", help="download and verify idealo's published NIMA weights")
     weights.add_argument("--dir", type=Path, help="destination folder (default weights/)")
-    weights.add_argument("--url", help="download from this URL or mirror instead of idealo's GitHub")
+    weights.add_argument("--url", help="download from this URL instead of idealo's GitHub: the file's, or a folder "
+                                       "holding it under its published name")
     weights.add_argument("--if-missing", action="store_true",
                          help="keep weights already in the folder (trained ones, or idealo's under any name) once "
                               "their fingerprint checks out")

@@ -44,8 +44,10 @@ PREPROCESSING = ("mobilenet", "mobilenet_v2", "inception_v3", "vgg16")
 PADDINGS = ("same", "symmetric")
 MAX_SIZE_ENV = "NIMA_MAX_INPUT_SIZE"
 DEFAULT_MAX_SIZE = 1024
-"""The largest input_size and resize_size a card may ask for unless $NIMA_MAX_INPUT_SIZE raises it: each
-image costs the square of it (a 4096 card made one image take 55 s and 10.7 GB on a 2-core CPU)."""
+"""The largest input_size a card may ask for unless $NIMA_MAX_INPUT_SIZE raises it: each image costs the
+square of it (a 4096 card made one image take 55 s and 10.7 GB on a 2-core CPU)."""
+MAX_RESIZE_SIZE = 2048
+"""The largest resize_size (notebook 01's largest cache) unless $NIMA_MAX_INPUT_SIZE is higher."""
 
 
 def max_size() -> int:
@@ -115,15 +117,16 @@ class ModelCard:
                f"one of {', '.join(BACKBONES)}", self.backbone)
         _check(_number(self.alpha) and 0 < self.alpha <= 2, "alpha", "a number in (0, 2]", self.alpha)
         limit = max_size()
+        limits = {"input_size": limit, "resize_size": max(limit, MAX_RESIZE_SIZE)}
         _check(isinstance(self.input_size, int) and not isinstance(self.input_size, bool)
                and self.input_size >= 32, "input_size", "a whole number of 32 or more", self.input_size)
         _check(self.resize_size is None or (isinstance(self.resize_size, int) and not isinstance(self.resize_size, bool)
                and self.input_size <= self.resize_size), "resize_size",
                f"null or a whole number of input_size ({self.input_size}) or more", self.resize_size)
-        for name in ("input_size", "resize_size"):
+        for name, most in limits.items():
             value = getattr(self, name)
-            if value is not None and value > limit:
-                raise ModelCardError(f"field {name} is {value}, above the limit of {limit} pixels a side (each image "
+            if value is not None and value > most:
+                raise ModelCardError(f"field {name} is {value}, above the limit of {most} pixels a side (each image "
                                      f"costs its square); set {MAX_SIZE_ENV}={value} to allow it")
         for name, allowed in (("resize", RESIZE_METHODS), ("preprocessing", PREPROCESSING), ("padding", PADDINGS)):
             value = getattr(self, name)

@@ -24,6 +24,15 @@ IDEALO_FINGERPRINT = "sha256:a6feb1feda6f2c10f1a86ecdcc809cb11dbc1c526eb1ff2644a
 """Fingerprint of the 137 tensors of idealo's aesthetic MobileNet, as loaded (see `fingerprint`)."""
 
 
+def idealo_file_url(url: str) -> str:
+    """idealo's weights file at `url`: the file's own URL (any name ending in .h5 or .hdf5), or a folder
+    (with or without a trailing slash) that holds it under its published name."""
+    url = url.strip()
+    if url.rsplit("/", 1)[-1].endswith((".h5", ".hdf5")):
+        return url
+    return url.rstrip("/") + "/" + IDEALO_FILENAME
+
+
 class WeightsError(RuntimeError):
     """A weights file is missing, unreadable or does not fit the architecture."""
 

@@ -45,11 +45,21 @@ def imagenet_file(backbone: str, alpha: float, input_size: int) -> str:
     return "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 
+def keras_file_url(base: str, remote: str) -> str:
+    """Where to fetch Keras' `remote` file (e.g. mobilenet/x.h5) from `base`: a folder laid out as Keras'
+    keras-applications/ (with or without a trailing slash), or one file's URL (a flat mirror: the
+    other files are looked for beside it)."""
+    base = base.strip()
+    if base.rsplit("/", 1)[-1].endswith(".h5"):
+        return base.rsplit("/", 1)[0] + "/" + remote.rsplit("/", 1)[-1]
+    return base.rstrip("/") + "/" + remote
+
+
 def needed(config: PipelineConfig, keras_base_url: str = KERAS_BASE_URL,
            idealo_url: str | None = None) -> list[Needed]:
     """What the run will download if absent: ImageNet backbones that training starts from, and idealo's
     NIMA when notebook 04 studies its default weights (idealo's are what it prefers)."""
-    from nima_utils.model.weights import IDEALO_FILENAME, IDEALO_URL
+    from nima_utils.model.weights import IDEALO_FILENAME, IDEALO_URL, idealo_file_url
     from nima_utils.paths import weights_dir
 
     out: dict[Path, Needed] = {}
@@ -63,13 +73,16 @@ def needed(config: PipelineConfig, keras_base_url: str = KERAS_BASE_URL,
             remote = imagenet_file(p["backbone"], float(p["alpha"]), int(p["input_size"]))
             path = keras_models_dir() / Path(remote).name
             out[path] = Needed(f"Keras' ImageNet {p['backbone']} ({Path(remote).name})", path,
-                               keras_base_url + remote, f"KERAS_HOME/models/ (here: {path.parent}/)")
+                               keras_file_url(keras_base_url, remote),
+                               f"KERAS_HOME/models/ (here: {path.parent}/) or `nima pipeline --keras-url MIRROR` "
+                               "(a folder laid out as keras-applications/, or the file's URL)")
     study = config.notebooks.get("04_sensitivity")
     if study is not None and not study.get("weights"):
         path = weights_dir() / IDEALO_FILENAME
         out[path] = Needed(f"idealo's NIMA ({IDEALO_FILENAME}, what notebook 04 studies by default)", path,
-                           idealo_url or IDEALO_URL,
-                           f"weights/ (here: {path.parent}/; any name) or `nima weights --url MIRROR`", idealo=True)
+                           idealo_file_url(idealo_url) if idealo_url else IDEALO_URL,
+                           f"weights/ (here: {path.parent}/; any name), or `nima pipeline --idealo-url MIRROR` "
+                           "or `nima weights --url MIRROR` (the file's URL or its folder)", idealo=True)
     return list(out.values())
 
 
