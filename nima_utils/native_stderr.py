@@ -13,6 +13,21 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from typing import BinaryIO
+
+
+@contextlib.contextmanager
+def redirected(sink: BinaryIO) -> Iterator[None]:
+    """File descriptor 2 (this process's stderr, and what its children inherit) pointed at `sink` for the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(sink.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @contextlib.contextmanager
@@ -20,19 +35,11 @@ def muted(expected: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
     """Discard what native code writes to stderr inside the block, unless the block raises something
     other than `expected` (errors with their own clear message) or KeyboardInterrupt."""
     with tempfile.TemporaryFile() as sink:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(sink.fileno(), 2)
-        failed = False
         try:
-            yield
+            with redirected(sink):
+                yield
         except BaseException as exc:
-            failed = not isinstance(exc, (*expected, KeyboardInterrupt))
-            raise
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            if failed:
+            if not isinstance(exc, (*expected, KeyboardInterrupt)):
                 sink.seek(0)
                 sys.stderr.write(sink.read().decode(errors="replace"))
+            raise

@@ -45,7 +45,7 @@ PADDINGS = ("same", "symmetric")
 MAX_SIZE_ENV = "NIMA_MAX_INPUT_SIZE"
 DEFAULT_MAX_SIZE = 1024
 """The largest input_size a card may ask for unless $NIMA_MAX_INPUT_SIZE raises it: each image costs the
-square of it (a 4096 card made one image take 55 s and 10.7 GB on a 2-core CPU)."""
+square of it (issue 14 measured 55 s and 10.7 GB for one image with a 4096 card)."""
 MAX_RESIZE_SIZE = 2048
 """The largest resize_size (notebook 01's largest cache) unless $NIMA_MAX_INPUT_SIZE is higher."""
 

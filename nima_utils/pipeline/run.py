@@ -8,15 +8,14 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
-import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from nima_utils.native_stderr import redirected
 from nima_utils.paths import reports_dir
 from nima_utils.pipeline import report as pipeline_report
 from nima_utils.pipeline.config import NOTEBOOK_DIR, PipelineConfig
@@ -32,16 +31,8 @@ class PipelineError(RuntimeError):
 def _stderr_to(path: Path) -> Iterator[None]:
     """Send this process's (and so the kernel's) stderr file descriptor to `path` while running:
     TensorFlow's C++ log lines go to the log, not the terminal."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "wb") as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+    with open(path, "wb") as sink, redirected(sink):
+        yield
 
 
 def _failure(exc: Any, notebook: str) -> dict[str, Any]:

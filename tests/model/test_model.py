@@ -144,7 +144,7 @@ def test_card_sizes_are_bounded_and_the_limit_can_be_raised(tmp_path, monkeypatc
 
     weights = tmp_path / "big.weights.h5"
     card_path(weights).write_text(json.dumps({**ModelCard().to_dict(), "input_size": 2048}))
-    with pytest.raises(ValueError, match="input_size is 2048, above the limit of 1024.*NIMA_MAX_INPUT_SIZE=2048"):
+    with pytest.raises(ValueError, match=r"input_size is 2048, above the limit of 1024.*NIMA_MAX_INPUT_SIZE=2048"):
         read_card(weights)
     monkeypatch.setenv("NIMA_MAX_INPUT_SIZE", "2048")
     assert read_card(weights).input_size == 2048
