@@ -1,13 +1,16 @@
 # NIMA Lab. Every target sets up what it needs: `make test` and `make demo` work on a fresh clone.
 PYTHON ?= python3.11
-VENV   ?= .venv
+# Inside an activated conda environment (other than base) the targets install into it, not into .venv;
+# `make VENV=.venv` (or any folder) overrides.
+CONDA_ENV := $(if $(filter-out base,$(CONDA_DEFAULT_ENV)),$(CONDA_PREFIX))
+VENV   ?= $(or $(CONDA_ENV),.venv)
 EXTRAS ?= cpu,dev,track,ray
 comma  := ,
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup test lint demo weights lab mlflow bench clean
+.PHONY: setup test test-fast lint demo weights score serve lab mlflow bench clean
 
 setup: $(STAMP)
 
@@ -34,6 +37,16 @@ weights: setup
 demo: setup
 	$(BIN)/nima pipeline configs/demo.yaml
 
+# `make score IMAGES="photo.jpg folder/"`: scores on stdout as CSV, with the newest weights in weights/
+score: setup
+	@test -n "$(IMAGES)" || { echo 'make score: name the photos, e.g. make score IMAGES="photo.jpg folder/"'; exit 2; }
+	$(BIN)/nima score $(IMAGES)
+
+# `make serve` (PORT=8000): the web page and API on http://127.0.0.1:$(PORT)/
+PORT ?= 8000
+serve: setup
+	$(BIN)/nima serve --port $(PORT)
+
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
@@ -50,4 +63,5 @@ bench: setup
 	KERAS_BACKEND=jax $(BIN)/python benchmarks/train_throughput.py --synthetic --steps 2 --warmup 2 --rounds 2
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	$(if $(filter $(CONDA_PREFIX),$(abspath $(VENV)) $(VENV)),@echo "make clean: keeping the conda environment $(VENV)",rm -rf $(VENV))
+	rm -rf .pytest_cache .ruff_cache

@@ -172,7 +172,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
             weights.verify_weights(trained[0])
             print(f"NIMA weights present and verified: {trained[0]}")
             return 0
-    url = args.url or weights.IDEALO_URL
+    url = weights.idealo_file_url(args.url) if args.url else weights.IDEALO_URL
     try:
         _, what = weights.ensure_idealo(folder, url=url)
     except DownloadError as exc:
@@ -199,6 +199,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from nima_utils.model.engine import load_engine
     from nima_utils.model.weights import choose_weights
+
+    chosen = choose_weights(args.weights, given_as="given with --weights")
+    print(f"nima serve: {chosen.line()}", file=sys.stderr)
+    engine = load_engine(chosen.path, args.engine)  # fail here, with a clear message, not in the server
     from nima_utils.serve.app import Limits, ServiceConfig, create_app, serve
 
     mib = 1 << 20
@@ -206,10 +210,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     max_pixels=args.max_pixels, max_batch=args.max_batch, decode_seconds=args.decode_seconds,
                     header_timeout=args.header_timeout, body_timeout=args.body_timeout,
                     max_connections=args.max_connections)
-    chosen = choose_weights(args.weights, given_as="given with --weights")
-    print(f"nima serve: {chosen.line()}", file=sys.stderr)
     config = ServiceConfig(weights=chosen.path, engine=args.engine, threshold=args.threshold, limits=limits)
-    engine = load_engine(chosen.path, args.engine)  # fail here, with a clear message, not in the server
     where = f"http://{args.host}:{args.port}/"
     print(f"nima serve: {engine.name} engine, {where}", file=sys.stderr)
     serve(create_app(config, engine), limits, args.host, args.port, args.log_level)
@@ -243,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     weights = sub.add_parser("weights", help="download and verify idealo's published NIMA weights")
     weights.add_argument("--dir", type=Path, help="destination folder (default weights/)")
-    weights.add_argument("--url", help="download from this URL or mirror instead of idealo's GitHub")
+    weights.add_argument("--url", help="download from this URL instead of idealo's GitHub: the file's, or a folder "
+                                       "holding it under its published name")
     weights.add_argument("--if-missing", action="store_true",
                          help="keep weights already in the folder (trained ones, or idealo's under any name) once "
                               "their fingerprint checks out")

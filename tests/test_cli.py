@@ -55,13 +55,17 @@ def test_user_errors_are_one_line(corpus, tiny_weights, tmp_path, monkeypatch, c
         main(["score", str(corpus), "--batch-size", "0"])
 
 
-def test_command_line_has_no_traceback(corpus, tiny_weights, tmp_path):
+def test_command_line_has_no_traceback_and_stderr_holds_only_our_lines(corpus, tiny_weights, tmp_path):
+    import os
+
     proc = subprocess.run(
-        [sys.executable, "-m", "nima_utils.cli", "score", str(corpus), "--weights", str(tiny_weights)],
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "nima_utils.cli", "score", str(corpus), "--weights", str(tiny_weights), "--quiet"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"},
     )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
+    # TensorFlow's start-up lines (absl, cpu_feature_guard, oneDNN) print whatever TF_CPP_MIN_LOG_LEVEL says
+    assert all(line.startswith(("nima score: ", "  ")) for line in proc.stderr.splitlines()), proc.stderr
     assert f"{len(image_corpus.GOOD)} scored, {len(image_corpus.BAD)} failed" in proc.stderr
     assert len(proc.stdout.strip().splitlines()) == 1 + len(image_corpus.GOOD) + len(image_corpus.BAD)
 

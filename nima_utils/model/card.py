@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,22 @@ PREPROCESSING = tuple(PIXEL_SCALING)
 PADDINGS = ("same", "symmetric")
 LABELS = ("human", "synthetic", "unknown")
 """What a model learned from: people's votes (AVA), the demo's synthetic labels, or not recorded."""
-MAX_SIZE = 4096
+MAX_SIZE_ENV = "NIMA_MAX_INPUT_SIZE"
+DEFAULT_MAX_SIZE = 1024
+"""The largest input_size a card may ask for unless $NIMA_MAX_INPUT_SIZE raises it: each image costs the
+square of it (issue 14 measured 55 s and 10.7 GB for one image with a 4096 card)."""
+MAX_RESIZE_SIZE = 2048
+"""The largest resize_size (notebook 01's largest cache) unless $NIMA_MAX_INPUT_SIZE is higher."""
+
+
+def max_size() -> int:
+    """The card size limit in force: $NIMA_MAX_INPUT_SIZE, else `DEFAULT_MAX_SIZE`."""
+    text = os.environ.get(MAX_SIZE_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_SIZE
+    if not text.isdigit() or int(text) < 32:
+        raise ModelCardError(f"{MAX_SIZE_ENV} must be a whole number of 32 or more, got {text!r}", "environment")
+    return int(text)
 
 
 class ModelCardError(ValueError):
@@ -86,12 +102,18 @@ class ModelCard:
         _check(isinstance(self.backbone, str) and self.backbone in BACKBONES, "backbone",
                f"one of {', '.join(BACKBONES)}", self.backbone)
         _check(_number(self.alpha) and 0 < self.alpha <= 2, "alpha", "a number in (0, 2]", self.alpha)
+        limit = max_size()
+        limits = {"input_size": limit, "resize_size": max(limit, MAX_RESIZE_SIZE)}
         _check(isinstance(self.input_size, int) and not isinstance(self.input_size, bool)
-               and 32 <= self.input_size <= MAX_SIZE, "input_size", f"a whole number from 32 to {MAX_SIZE}",
-               self.input_size)
+               and self.input_size >= 32, "input_size", "a whole number of 32 or more", self.input_size)
         _check(self.resize_size is None or (isinstance(self.resize_size, int) and not isinstance(self.resize_size, bool)
-               and self.input_size <= self.resize_size <= MAX_SIZE), "resize_size",
-               f"null or a whole number from input_size ({self.input_size}) to {MAX_SIZE}", self.resize_size)
+               and self.input_size <= self.resize_size), "resize_size",
+               f"null or a whole number of input_size ({self.input_size}) or more", self.resize_size)
+        for name, most in limits.items():
+            value = getattr(self, name)
+            if value is not None and value > most:
+                raise ModelCardError(f"field {name} is {value}, above the limit of {most} pixels a side (each image "
+                                     f"costs its square); set {MAX_SIZE_ENV}={value} to allow it")
         for name, allowed in (("resize", RESIZE_METHODS), ("preprocessing", PREPROCESSING), ("padding", PADDINGS),
                               ("labels", LABELS)):
             value = getattr(self, name)
@@ -161,6 +183,8 @@ def read_card(weights: str | Path) -> ModelCard | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelCardError(f"not valid JSON ({exc})", where) from None
+    except RecursionError:
+        raise ModelCardError("nested too deeply to be a model card", where) from None
     except OSError as exc:
         raise ModelCardError(f"cannot be read ({exc.strerror or exc})", where) from None
     if not isinstance(data, dict):

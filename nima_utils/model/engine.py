@@ -11,6 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from nima_utils.model.card import ModelCard, community_card, read_card, write_card
+from nima_utils.native_stderr import muted
 
 
 class Engine(Protocol):
@@ -55,7 +56,8 @@ def export_tflite(weights: str | Path, out: str | Path) -> Path:
         raise ValueError(f"{out}: a LiteRT model file must end in .tflite")
     model, card = load_nima(weights)
     out.parent.mkdir(parents=True, exist_ok=True)
-    model.export(str(out), format="litert", verbose=False)
+    with muted():  # the converter's C++ log lines
+        model.export(str(out), format="litert", verbose=False)
     card.notes = (card.notes + f" Converted to LiteRT from {Path(weights).name} ({card.fingerprint}).").strip()
     write_card(out, card)
     return out
@@ -70,28 +72,28 @@ class TFLiteEngine:
     name = "tflite"
 
     def __init__(self, weights: str | Path, num_threads: int | None = None) -> None:
-        from ai_edge_litert.interpreter import Interpreter
+        from nima_utils.model.weights import WeightsError, check_weights
 
         self.weights = Path(weights)
         path = self.weights
+        self.card = check_weights(path, engine="tflite") or community_card()
+        from ai_edge_litert.interpreter import Interpreter
+
         if path.suffix != ".tflite":
             self._tmp = tempfile.TemporaryDirectory(prefix="nima-litert-")
             path = export_tflite(path, Path(self._tmp.name) / (path.name.split(".")[0] + ".tflite"))
-        if not path.is_file():
-            from nima_utils.model.weights import WeightsError
-
-            raise WeightsError(f"LiteRT model {path} does not exist")
-        self.card = read_card(path) or community_card()
+            self.card = read_card(path) or community_card()
         try:
             self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads or os.cpu_count())
         except ValueError as exc:
-            from nima_utils.model.weights import WeightsError
-
             raise WeightsError(f"{path} is not a LiteRT/TFLite model: {exc}") from exc
-        self._input = self.interpreter.get_input_details()[0]["index"]
+        model_input = self.interpreter.get_input_details()[0]
+        self._input = model_input["index"]
         self._output = self.interpreter.get_output_details()[0]["index"]
         self._shape: tuple[int, ...] | None = None
         self._lock = threading.Lock()  # an interpreter must not be invoked from two threads at once
+        with muted():  # the first run creates the XNNPACK delegate, which says so on stderr
+            self.predict(np.zeros((1, *model_input["shape"][1:]), np.float32))
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.float32)

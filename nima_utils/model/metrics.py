@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.stats
 
 SCORES = np.arange(1, 11, dtype=np.float64)
 """The ten rating buckets of AVA, 1..10."""
@@ -61,11 +60,15 @@ def emd(p: np.ndarray, q: np.ndarray, r: float = 2.0) -> np.ndarray:
 
 def srcc(pred: np.ndarray, true: np.ndarray) -> float:
     """Spearman rank correlation (e.g. between predicted and human mean scores)."""
+    import scipy.stats  # here: seconds to import, and `nima` reads metrics at start-up
+
     return float(scipy.stats.spearmanr(pred, true).statistic)
 
 
 def lcc(pred: np.ndarray, true: np.ndarray) -> float:
     """Pearson linear correlation coefficient."""
+    import scipy.stats
+
     return float(scipy.stats.pearsonr(pred, true).statistic)
 
 

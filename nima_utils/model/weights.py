@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import h5py
 import numpy as np
 
-from nima_utils.model.card import ModelCard, community_card, label_kind, read_card, write_card
+from nima_utils.model.card import ModelCard, card_path, community_card, label_kind, read_card, write_card
+from nima_utils.native_stderr import muted
 from nima_utils.paths import weights_dir
 
 if TYPE_CHECKING:
@@ -22,6 +23,15 @@ IDEALO_URL = (
 )
 IDEALO_FINGERPRINT = "sha256:a6feb1feda6f2c10f1a86ecdcc809cb11dbc1c526eb1ff2644ab7aff1604cfed"
 """Fingerprint of the 137 tensors of idealo's aesthetic MobileNet, as loaded (see `fingerprint`)."""
+
+
+def idealo_file_url(url: str) -> str:
+    """idealo's weights file at `url`: the file's own URL (any name ending in .h5 or .hdf5), or a folder
+    (with or without a trailing slash) that holds it under its published name."""
+    url = url.strip()
+    if url.rsplit("/", 1)[-1].endswith((".h5", ".hdf5")):
+        return url
+    return url.rstrip("/") + "/" + IDEALO_FILENAME
 
 
 class WeightsError(RuntimeError):
@@ -61,6 +71,57 @@ def _legacy_layer_names(path: Path) -> list[str]:
     return names
 
 
+KERAS_SUFFIXES = (".weights.h5", ".keras", ".h5", ".hdf5")
+
+
+def check_weights(path: str | Path, engine: str = "keras") -> ModelCard | None:
+    """What can be known about a weights file without TensorFlow: that it exists, has a format the
+    engine runs and a usable card (returned; None if it has none). Raises a one-line `WeightsError` or
+    `ModelCardError` otherwise, so that commands fail in a second rather than after importing Keras."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} does not exist")
+    if path.name.endswith(".tflite") and engine != "tflite":
+        raise WeightsError(f"{path} is a LiteRT/TFLite model, which only the tflite engine runs (--engine tflite)")
+    if not path.name.endswith((*KERAS_SUFFIXES, ".tflite")):
+        raise WeightsError(f"{path}: unknown weights format (expected .weights.h5, .keras, .h5 or .hdf5"
+                           f"{', or .tflite' if engine == 'tflite' else ''})")
+    if path.name.endswith((".h5", ".hdf5")) and not path.name.endswith(".weights.h5"):
+        _legacy_layer_names(path)  # a readable Keras 2 file, not some other HDF5 or a renamed file
+    card = read_card(path)
+    if card is None and path.name.endswith(".weights.h5"):
+        raise WeightsError(f"{path} is a Keras 3 weights file without its model card {card_path(path).name}")
+    return card
+
+
+def _load_model(path: Path, card: ModelCard | None) -> tuple[keras.Model, ModelCard]:
+    """The model in a file `check_weights` passed, and its card (the community layout when it has none)."""
+    import keras
+
+    from nima_utils.model.network import build_from_card
+
+    name = path.name
+    try:
+        if name.endswith(".keras"):
+            model = keras.models.load_model(path, compile=False)
+            card = card or community_card(padding="same")
+        elif name.endswith(".weights.h5"):
+            model = build_from_card(card)
+            model.load_weights(path)
+        else:  # .h5 / .hdf5, as check_weights made sure
+            layer_names = _legacy_layer_names(path)
+            if card is None:
+                # Keras <= 2.1 MobileNet has a padding layer before every depthwise block.
+                card = community_card(padding="symmetric" if "conv_pad_1" in layer_names else "same")
+            model = build_from_card(card)
+            model.load_weights(path)
+    except WeightsError:
+        raise
+    except (ValueError, OSError, KeyError) as exc:
+        raise WeightsError(f"could not load {path} as a {card.backbone if card else 'NIMA'} model: {exc}") from exc
+    return model, card
+
+
 def load_nima(path: str | Path) -> tuple[keras.Model, ModelCard]:
     """Load a NIMA model from a weights file of any supported origin, with its model card.
 
@@ -68,39 +129,10 @@ def load_nima(path: str | Path) -> tuple[keras.Model, ModelCard]:
     Keras 2 legacy h5 files (idealo's `weights_mobilenet_aesthetic_0.07.hdf5`, titu1994's
     `mobilenet_weights.h5`). A file without a card is read in the community layout.
     """
-    import keras  # here, not at the top: finding weights and the CLI's errors need no TensorFlow
-
-    from nima_utils.model.network import build_from_card
-
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"weights file {path} does not exist")
-    card = read_card(path)
-    name = path.name
-    try:
-        if name.endswith(".keras"):
-            model = keras.models.load_model(path, compile=False)
-            card = card or community_card(padding="same")
-        elif name.endswith(".weights.h5"):
-            if card is None:
-                raise WeightsError(f"{path} is a Keras 3 weights file without its model card {path.name}.card.json")
-            model = build_from_card(card)
-            model.load_weights(path)
-        elif name.endswith((".h5", ".hdf5")):
-            layer_names = _legacy_layer_names(path)
-            if card is None:
-                # Keras <= 2.1 MobileNet has a padding layer before every depthwise block.
-                card = community_card(padding="symmetric" if "conv_pad_1" in layer_names else "same")
-            model = build_from_card(card)
-            model.load_weights(path)
-        elif name.endswith(".tflite"):
-            raise WeightsError(f"{path} is a LiteRT/TFLite model, which only the tflite engine runs (--engine tflite)")
-        else:
-            raise WeightsError(f"{path}: unknown weights format (expected .weights.h5, .keras, .h5 or .hdf5)")
-    except WeightsError:
-        raise
-    except (ValueError, OSError, KeyError) as exc:
-        raise WeightsError(f"could not load {path} as a {card.backbone if card else 'NIMA'} model: {exc}") from exc
+    card = check_weights(path)
+    with muted(expected=(WeightsError,)):  # TensorFlow's start-up lines; imported after the checks, which need none
+        model, card = _load_model(path, card)
     card.fingerprint = fingerprint(model)
     return model, card
 

@@ -14,9 +14,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--reports", type=Path, help="folder of run folders (default: the project's reports/)")
     parser.add_argument("--check", action="store_true",
                         help="check the config, list the weights it needs (present or missing); run and fetch nothing")
-    parser.add_argument("--keras-url", help="where to download Keras' ImageNet weights from (a mirror of "
-                                            "storage.googleapis.com/tensorflow/keras-applications/)")
-    parser.add_argument("--idealo-url", help="where to download idealo's NIMA weights from (as nima weights --url)")
+    parser.add_argument("--keras-url", help="where to download Keras' ImageNet weights from: a folder laid out as "
+                                            "storage.googleapis.com/tensorflow/keras-applications/, or the file's URL")
+    parser.add_argument("--idealo-url", help="where to download idealo's NIMA weights from: the file's URL or its "
+                                             "folder (as nima weights --url)")
     parser.add_argument("--no-track", dest="track", action="store_false",
                         help="keep the training and evaluation runs out of MLflow (as the config's track: false)")
     parser.set_defaults(func=cmd_pipeline)

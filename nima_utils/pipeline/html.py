@@ -67,11 +67,25 @@ class ReadableOutputs(Preprocessor):
         return cell, resources
 
 
+_SELF_CONTAINED = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{% block jupyter_widgets %}{% endblock jupyter_widgets %}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+"""JupyterLab's page without the scripts it loads from CDNs (require.js, MathJax, Mermaid, widgets):
+the notebooks hold no maths, diagrams or widgets, and a report must read offline, so the page is the
+HTML, CSS and inline images alone."""
+
+
 def export_html(notebook: str | Path, html: str | Path | None = None) -> Path:
-    """Write the notebook's readable HTML page beside it (or to `html`)."""
+    """Write the notebook's readable, self-contained HTML page beside it (or to `html`)."""
+    import jinja2
+
     notebook = Path(notebook)
     html = Path(html) if html else notebook.with_suffix(".html")
-    exporter = HTMLExporter(template_name="lab")
+    exporter = HTMLExporter(template_name="lab", template_file="nima_page.html.j2",
+                            extra_loaders=[jinja2.DictLoader({"nima_page.html.j2": _SELF_CONTAINED})])
     exporter.register_preprocessor(ReadableOutputs(), enabled=True)
     body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
     html.write_text(body, encoding="utf-8")

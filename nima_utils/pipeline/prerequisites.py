@@ -37,11 +37,21 @@ def imagenet_file(backbone: str, alpha: float, input_size: int) -> str:
     return BACKBONES[backbone].imagenet_file(alpha, input_size)
 
 
+def keras_file_url(base: str, remote: str) -> str:
+    """Where to fetch Keras' `remote` file (e.g. mobilenet/x.h5) from `base`: a folder laid out as Keras'
+    keras-applications/ (with or without a trailing slash), or one file's URL (a flat mirror: the
+    other files are looked for beside it)."""
+    base = base.strip()
+    if base.rsplit("/", 1)[-1].endswith(".h5"):
+        return base.rsplit("/", 1)[0] + "/" + remote.rsplit("/", 1)[-1]
+    return base.rstrip("/") + "/" + remote
+
+
 def needed(config: PipelineConfig, keras_base_url: str = KERAS_BASE_URL,
            idealo_url: str | None = None) -> list[Needed]:
     """What the run will download if absent: ImageNet backbones that training starts from, and idealo's
     NIMA when notebook 04 or 05 studies its default weights (idealo's are what it prefers)."""
-    from nima_utils.model.weights import IDEALO_FILENAME, IDEALO_URL
+    from nima_utils.model.weights import IDEALO_FILENAME, IDEALO_URL, idealo_file_url
     from nima_utils.paths import weights_dir
 
     out: dict[Path, Needed] = {}
@@ -55,15 +65,18 @@ def needed(config: PipelineConfig, keras_base_url: str = KERAS_BASE_URL,
             remote = imagenet_file(p["backbone"], float(p["alpha"]), int(p["input_size"]))
             path = keras_models_dir() / Path(remote).name
             out[path] = Needed(f"Keras' ImageNet {p['backbone']} ({Path(remote).name})", path,
-                               keras_base_url + remote, f"KERAS_HOME/models/ (here: {path.parent}/)")
+                               keras_file_url(keras_base_url, remote),
+                               f"KERAS_HOME/models/ (here: {path.parent}/) or `nima pipeline --keras-url MIRROR` "
+                               "(a folder laid out as keras-applications/, or the file's URL)")
     studies = [n for n in ("04_sensitivity", "05_explore") if n in config.notebooks
                and not config.notebooks[n].get("weights")]
     if studies:
         path = weights_dir() / IDEALO_FILENAME
         which = " and ".join(n[:2] for n in studies)
         out[path] = Needed(f"idealo's NIMA ({IDEALO_FILENAME}, the default weights of notebook {which})", path,
-                           idealo_url or IDEALO_URL,
-                           f"weights/ (here: {path.parent}/; any name) or `nima weights --url MIRROR`", idealo=True)
+                           idealo_file_url(idealo_url) if idealo_url else IDEALO_URL,
+                           f"weights/ (here: {path.parent}/; any name), or `nima pipeline --idealo-url MIRROR` "
+                           "or `nima weights --url MIRROR` (the file's URL or its folder)", idealo=True)
     return list(out.values())
 
 

@@ -10,7 +10,6 @@ import datetime
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -18,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from nima_utils import tracking
+from nima_utils.native_stderr import redirected
 from nima_utils.paths import reports_dir
 from nima_utils.pipeline import report as pipeline_report
 from nima_utils.pipeline.config import NOTEBOOK_DIR, PipelineConfig
-from nima_utils.pipeline.html import export_html, write_log
 
 RESULT_FILE = "pipeline.json"
 
@@ -34,16 +33,8 @@ class PipelineError(RuntimeError):
 def _stderr_to(path: Path) -> Iterator[None]:
     """Send this process's (and so the kernel's) stderr file descriptor to `path` while running:
     TensorFlow's C++ log lines go to the log, not the terminal."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "wb") as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+    with open(path, "wb") as sink, redirected(sink):
+        yield
 
 
 def _failure(exc: Any, notebook: str) -> dict[str, Any]:
@@ -111,6 +102,8 @@ class Runner:
             extra = kernel_log.read_text(errors="replace")
         record["seconds"] = round(time.monotonic() - start, 1)
         if page.exists():
+            from nima_utils.pipeline.html import export_html, write_log  # nbconvert: seconds to import
+
             write_log(page, log, extra)
             export_html(page)
         else:

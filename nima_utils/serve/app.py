@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import re
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -23,7 +24,7 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 
@@ -34,6 +35,9 @@ from nima_utils.serve.decode_queue import DecodeBudgetExceeded, FairDecoder
 from nima_utils.serve.guards import BodyGuard
 
 MiB = 1 << 20
+FAVICON = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" '
+           b'fill="#1c1917"/><path d="M3 13V9h2v4zm4 0V5h2v8zm4 0V3h2v10z" fill="#60a5fa"/></svg>')
+"""The page's icon: three rising bars on the header's dark grey."""
 ERROR_STATUS = {"empty": 400, "missing": 400, "not_image": 415, "unsupported": 415, "too_large": 413, "corrupt": 422}
 """HTTP status of each kind of bad upload."""
 
@@ -162,6 +166,21 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])~?/(?:[^\s/()'\",;]+/)*([^\s/()'\",;]+)/?")
+
+
+def public(value: Any) -> Any:
+    """`value` (a model card's fields) with every absolute path cut to its last name: /health is read
+    by anyone who can reach the service, and the folders of this machine are none of their business."""
+    if isinstance(value, str):
+        return _ABSOLUTE_PATH.sub(r"\1", value)
+    if isinstance(value, dict):
+        return {k: public(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [public(v) for v in value]
+    return value
+
+
 class _Service:
     """What the routes share: the config, and the engine, batcher and decoders the lifespan starts."""
 
@@ -236,13 +255,13 @@ def _add_page_routes(app: FastAPI, service: _Service) -> None:
     @app.get("/health")
     @app.head("/health", include_in_schema=False)
     async def health() -> dict[str, Any]:
-        """Status, the loaded model's card and engine, and the limits in force."""
+        """Status, the loaded model's card (names and fingerprints, no local paths), engine and limits."""
         eng = service.engine
         return {
             "status": "ok",
             "engine": eng.name,
             "weights": eng.weights.name,
-            "model": eng.card.to_dict(),
+            "model": public(eng.card.to_dict()),
             "threshold": service.config.threshold,
             "limits": dataclasses.asdict(service.limits),
         }
@@ -252,6 +271,10 @@ def _add_page_routes(app: FastAPI, service: _Service) -> None:
     @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
     async def index() -> str:
         return page
+
+    @app.api_route("/favicon.ico", methods=["GET", "HEAD"], include_in_schema=False)
+    async def favicon() -> Response:  # browsers ask for it whatever the page says: no 404 in their console
+        return Response(FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -17,7 +17,6 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 from PIL import Image
-from scipy import stats
 
 from nima_utils.data.cleanup import image_path
 from nima_utils.data.summary import read_data_summary
@@ -135,6 +134,8 @@ def _t_interval(values: pd.Series, level: float = 0.95) -> tuple[float, float]:
     v = values.dropna().to_numpy(dtype=float)
     if len(v) < 2:
         return float("nan"), float("nan")
+    from scipy import stats  # here: seconds to import, and the pipeline checks parameters through this module
+
     half = stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
     return float(v.mean() - half), float(v.mean() + half)
 
@@ -210,6 +211,8 @@ def trend(scores: pd.DataFrame, name: str) -> dict[str, float]:
     """How one perturbation moves the averaged score: change at its lowest and highest factor and
     Spearman's rho between factor and averaged mean score."""
     agg = aggregate(scores[scores.perturbation == name])
+    from scipy import stats
+
     rho = stats.spearmanr(agg["factor"], agg["mean"]).statistic if len(agg) > 2 else float("nan")
     return {"change_at_lowest": float(agg["change"].iloc[0]), "change_at_highest": float(agg["change"].iloc[-1]),
             "spearman_factor_vs_score": float(rho)}

@@ -67,3 +67,16 @@ def test_not_a_tflite_file(tmp_path):
     bad.write_bytes(b"definitely not a flatbuffer")
     with pytest.raises(WeightsError, match="not a LiteRT"):
         TFLiteEngine(bad)
+
+
+def test_tflite_scoring_prints_no_delegate_line(tiny_tflite):
+    """LiteRT says "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on stderr; nima's stderr is its own."""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "nima_utils.cli", "score", str(sample_photos()[0]), "--engine",
+                           "tflite", "--weights", str(tiny_tflite), "--quiet"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert proc.returncode == 0, proc.stderr
+    assert [line.split(":")[0] for line in proc.stderr.splitlines()] == ["nima score", "nima score"], proc.stderr

@@ -137,3 +137,17 @@ def test_a_tflite_file_for_the_keras_engine_says_use_the_tflite_engine(tmp_path)
     model.write_bytes(b"TFL3")
     with pytest.raises(WeightsError, match="--engine tflite"):
         load_nima(model)
+
+
+def test_card_sizes_are_bounded_and_the_limit_can_be_raised(tmp_path, monkeypatch):
+    import json
+
+    weights = tmp_path / "big.weights.h5"
+    card_path(weights).write_text(json.dumps({**ModelCard().to_dict(), "input_size": 2048}))
+    with pytest.raises(ValueError, match=r"input_size is 2048, above the limit of 1024.*NIMA_MAX_INPUT_SIZE=2048"):
+        read_card(weights)
+    monkeypatch.setenv("NIMA_MAX_INPUT_SIZE", "2048")
+    assert read_card(weights).input_size == 2048
+    monkeypatch.setenv("NIMA_MAX_INPUT_SIZE", "lots")
+    with pytest.raises(ValueError, match="NIMA_MAX_INPUT_SIZE must be a whole number"):
+        read_card(weights)

@@ -269,7 +269,7 @@ def test_nima_train_command(demo, tmp_path, capsys):
                                    "splits": {"dir": str(demo["split_dir"])}, "images_dir": str(demo["images_dir"])}))
     code = main(["train", "--data-summary", str(summary), "--alpha", "0.25", "--input-size", "64",
                  "--initial-weights", "none", "--head-epochs", "2", "--epochs", "1", "--run-name", "cli",
-                 "--weights-dir", str(tmp_path / "weights"), "--freeze-batchnorm", "false"])
+                 "--weights-dir", str(tmp_path / "weights"), "--no-freeze-batchnorm"])
     assert code == 0
     card = json.loads((tmp_path / "weights" / "cli" / "nima.card.json").read_text())
     assert card["resize_size"] == 72 and card["training"]["epochs_run"] == 1
