@@ -71,13 +71,14 @@ def test_train_without_data_summary_uses_the_one_the_demo_wrote(tmp_path, monkey
     summary = tmp_path / "reports" / "demo" / "01_ava_download_cleanup" / "summary.json"
     summary.parent.mkdir(parents=True)
     cache = tmp_path / "data" / "cache_256"
-    summary.write_text(json.dumps({"cache": {"dir": str(cache), "size": 256}}))
+    data = {"images_dir": str(tmp_path / "data" / "images"), "splits": {"dir": str(tmp_path / "data" / "splits")}}
+    summary.write_text(json.dumps({**data, "cache": {"dir": str(cache), "size": 256}}))
     assert main(["train", "--epochs", "0", "--head-epochs", "0"]) == 2
     err = capsys.readouterr().err
     assert f"data from {summary}" in err and f"cache_dir '{cache}' holds no training cache" in err
     own = tmp_path / "reports" / "01_ava" / "summary.json"  # notebook 01's own run comes first
     own.parent.mkdir(parents=True)
-    own.write_text(json.dumps({"cache": {"dir": str(tmp_path / "own"), "size": 256}}))
+    own.write_text(json.dumps({**data, "cache": {"dir": str(tmp_path / "own"), "size": 256}}))
     assert main(["train"]) == 2
     assert f"data from {own}" in capsys.readouterr().err
 
