@@ -36,5 +36,7 @@ def test_05_refuses_bad_parameters_before_any_work(tmp_path, lively_weights):
     with pytest.raises(pm.PapermillExecutionError) as caught:
         run("05_explore.ipynb", tmp_path, weights=str(lively_weights), images=str(tmp_path / "nowhere"),
             saliency_images=-1, report_dir=str(report))
-    assert "bad parameters: images:" in str(caught.value) and "saliency_images" in str(caught.value)
+    message = str(caught.value)
+    assert "invalid notebook 05 (explore) parameters:" in message and "  - images: " in message
+    assert "  - saliency_images: must be a whole number" in message
     assert not report.exists()
