@@ -53,18 +53,22 @@ def needed(config: PipelineConfig, keras_base_url: str = KERAS_BASE_URL,
     NIMA when notebook 04 or 05 studies its default weights (idealo's are what it prefers)."""
     from nima_utils.model.weights import IDEALO_FILENAME, IDEALO_URL, idealo_file_url
     from nima_utils.paths import weights_dir
+    from nima_utils.train.config import TrainConfig
 
     out: dict[Path, Needed] = {}
     train = config.notebooks.get("02_train")
     if train is not None:
         defaults = {k: v["default"] for k, v in notebook_parameters("02_train").items()}
         for variant in config.variants():
-            p = {**defaults, **train, **variant.overrides}
-            if p["initial_weights"] != "imagenet":
+            try:  # the settings as notebook 02 will run them: its preset's, then the config's
+                run = TrainConfig.from_values({**defaults, **train, **variant.overrides})
+            except ValueError:  # an unknown preset: the config check names it
                 continue
-            remote = imagenet_file(p["backbone"], float(p["alpha"]), int(p["input_size"]))
+            if run.initial_weights != "imagenet":
+                continue
+            remote = imagenet_file(run.backbone, float(run.alpha), int(run.input_size))
             path = keras_models_dir() / Path(remote).name
-            out[path] = Needed(f"Keras' ImageNet {p['backbone']} ({Path(remote).name})", path,
+            out[path] = Needed(f"Keras' ImageNet {run.backbone} ({Path(remote).name})", path,
                                keras_file_url(keras_base_url, remote),
                                f"KERAS_HOME/models/ (here: {path.parent}/) or `nima pipeline --keras-url MIRROR` "
                                "(a folder laid out as keras-applications/, or the file's URL)")
