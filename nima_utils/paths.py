@@ -31,13 +31,16 @@ def reports_dir() -> Path:
     return project_root() / "reports"
 
 
-def project_path(path: str | Path, keep: tuple[str, ...] = ()) -> str:
+def project_path(path: str | Path | None, keep: tuple[str, ...] = ()) -> str | None:
     """A notebook's path parameter, taken from the project root when it is relative (not from the
     kernel's working directory, which is notebooks/ under papermill --cwd notebooks and the pipeline).
 
-    "" stays "" (the notebook's default), as do the words in `keep` that are not paths (e.g. "imagenet");
-    "~" is expanded and an absolute path is kept. A string, as the notebooks' parameters are.
+    "" stays "" and None stays None (the notebook's or its preset's default), as do the words in `keep`
+    that are not paths (e.g. "imagenet"); "~" is expanded and an absolute path is kept. A string, as the
+    notebooks' parameters are.
     """
+    if path is None:
+        return None
     text = str(path)
     if not text or text in keep:
         return text

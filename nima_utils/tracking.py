@@ -189,25 +189,16 @@ def _epoch_metrics(row: dict[str, Any]) -> dict[str, Any]:
     return {f"{prefix}{k}": row[k] for k in keys if k in row and not (prefix and k == "lr_base")}
 
 
-def _learning_curves(history, path: Path) -> Path | None:
-    """Training and validation EMD per epoch, each phase in its own panel, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def _learning_curves(history, summary: dict[str, Any], path: Path) -> Path | None:
+    """The run's learning curves (`train.figures`, as notebook 02 draws them) as a PNG. The backend is
+    left alone (a notebook keeps showing its figures) and the figure is closed, so it is not shown twice."""
     import matplotlib.pyplot as plt
 
-    phases = [(name, history[history["phase"] == name]) for name in ("head", "finetune")]
-    phases = [(name, part) for name, part in phases if len(part)]
-    if not phases:
+    from nima_utils.train.figures import learning_curves
+
+    if history.empty or not summary.get("best_epoch"):
         return None
-    fig, axes = plt.subplots(1, len(phases), figsize=(6 * len(phases), 4), squeeze=False)
-    for ax, (name, part) in zip(axes[0], phases, strict=True):
-        ax.plot(part["epoch"], part["train_emd"], label="train")
-        ax.plot(part["epoch"], part["val_emd"], label="validation")
-        ax.set(title=f"EMD, {'head on frozen features' if name == 'head' else 'all layers'}", xlabel="epoch",
-               ylabel="EMD")
-        ax.legend()
-    fig.tight_layout()
+    fig = learning_curves(history, summary["best_epoch"], summary["best_val_emd"])
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
@@ -247,7 +238,7 @@ class _TrainingRun:
         self.tracker.params({"best_epoch": summary.get("best_epoch"), "backend": summary.get("backend"),
                              "device": summary.get("device")})
         folder = result.run_dir
-        curves = _learning_curves(result.history, folder / "learning_curves.png")
+        curves = _learning_curves(result.history, summary, folder / "learning_curves.png")
         files = [folder / n for n in ("nima.card.json", "history.csv", "summary.json")] + ([curves] if curves else [])
         self.tracker.artifacts(files)
         self.tracker.artifacts([result.weights], "weights")

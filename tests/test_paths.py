@@ -29,6 +29,8 @@ def test_relative_paths_are_taken_from_the_project_root(tmp_path, monkeypatch):
     assert project_path("/data/AVA") == "/data/AVA"
     assert project_path("~/AVA") == str(Path.home() / "AVA")
     assert project_path("") == ""
+    assert project_path(None) is None  # notebook 02's "the preset's value"
+    assert project_path(None, keep=("imagenet", "none")) is None
     assert project_path("imagenet", keep=("imagenet", "none")) == "imagenet"
     assert project_path("imagenet") == str(tmp_path / "imagenet")
 

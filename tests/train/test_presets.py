@@ -23,7 +23,7 @@ def test_assemble_reads_the_data_summary_and_given_paths_win(tmp_path):
     config = assemble(summary, "demo", cache_dir="", split_dir="/mine", head_epochs=3)
     assert (config.cache_dir, config.split_dir, config.images_dir, config.resize_size) == ("/c", "/mine", "/i", 72)
     assert config.head_epochs == 3 and config.dropout == PRESETS["demo"]["dropout"]
-    with pytest.raises(ValueError, match="does not exist: run notebooks/01_ava_download_cleanup.ipynb first"):
+    with pytest.raises(ValueError, match=r"does not exist: run notebooks/01_ava_download_cleanup\.ipynb first"):
         assemble(tmp_path / "absent.json")
 
 
