@@ -27,7 +27,7 @@ def _per_image(ax: plt.Axes, scores: pd.DataFrame, x: str, y: str) -> None:
 
 def curves(scores: pd.DataFrame, agg: pd.DataFrame, name: str) -> Figure:
     """Mean score against the factor (per photo, and averaged with its 95% CI), and the change from
-    the unedited photo (averaged with the paired 95% CI, which leaves out how photos differ from each other)."""
+    the unedited photo (averaged with the paired 95% CI, which leaves out how photos differ)."""
     p = PERTURBATIONS[name]
     s, a = scores[scores.perturbation == name], agg[agg.perturbation == name]
     base = s[s.factor == p.identity].set_index("image")["mean"]
