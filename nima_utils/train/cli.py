@@ -39,7 +39,7 @@ HELP = {
     "initial_weights": "'imagenet', 'none' (random) or a NIMA weights file to fine-tune",
     "seed": "data order, crops, flips, dropout and initial head weights",
     "weights_dir": "folder of the run folders (default: the project's weights/)",
-    "labels": "'human', 'synthetic' or 'unknown': recorded on the model card ('unknown': from the data summary's source)",
+    "labels": "'human', 'synthetic' or 'unknown': on the model card ('unknown': from the data summary's source)",
     "track": "track the run in MLflow (the project's mlruns/ or $MLFLOW_TRACKING_URI; see docs/tracking.md)",
     "experiment": "MLflow experiment of the run (default: $NIMA_EXPERIMENT, else nima-train)",
     "overwrite": "replace a finished run of the same name (otherwise refused, so no trained model is lost)",
