@@ -162,6 +162,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     fmt = ResultWriter.format_for(args.out) if args.out else "csv"
     if args.ray:
         return _score_on_ray(args, fmt)
+    if args.actors or args.shards:
+        raise UsageError("--actors and --shards go with --ray")
     scan = scan_images(args.paths)
     if args.out:
         _check_out_not_input(args.out, [*scan.files, *map(Path, args.paths)])

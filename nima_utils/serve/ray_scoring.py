@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from nima_utils.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ImageLoadError, load_image, scan_images
-from nima_utils.model.card import ModelCard
+from nima_utils.model.card import ModelCard, community_card, read_card
 from nima_utils.scoring import DEFAULT_THRESHOLD, ScoreResult, merge_results, model_input
 
 FILES_PER_SHARD = 256
@@ -150,7 +150,7 @@ def _check_table(table: str) -> list[str]:
     return [data_col, name_col]
 
 
-def source_dataset(shards: list[Shard]) -> Any:
+def source_dataset(shards: list[Shard], batch_size: int = 32) -> Any:
     """One Ray dataset of normalised rows for `shards`, read with Ray Data's readers."""
     import ray.data
 
@@ -158,7 +158,7 @@ def source_dataset(shards: list[Shard]) -> Any:
     files = [(s.name, p) for s in shards if s.kind == "files" for p in s.paths]
     if files:
         items = [{"shard": name, "source": p, "path": p, "data": b""} for name, p in files]
-        parts.append(ray.data.from_items(items))
+        parts.append(ray.data.from_items(items, override_num_blocks=-(-len(items) // batch_size)))
     for s in shards:
         if s.kind == "parquet":
             ds = ray.data.read_parquet(s.paths[0]).select_columns(_check_table(s.paths[0]))
@@ -201,17 +201,10 @@ class Model:
         return {"shard": batch["shard"], "source": batch["source"], "error": batch["error"], "probs": probs}
 
 
-def engine_card(weights: str, engine: str) -> tuple[ModelCard, str]:
-    """The card and name of the engine the actors will load (loaded once in a Ray task, off the driver)."""
-    import ray
-
-    def load(weights: str, engine: str) -> tuple[ModelCard, str]:
-        from nima_utils.model.engine import load_engine
-
-        loaded = load_engine(weights, engine)
-        return loaded.card, loaded.name
-
-    return ray.get(ray.remote(num_cpus=0)(load).remote(weights, engine))
+def decode_card(weights: str) -> ModelCard:
+    """The card the decoding tasks follow, read without loading the model: the card beside the weights,
+    else the community layout's (whose padding, which decoding does not use, is all `load_nima` adds)."""
+    return read_card(weights) or community_card()
 
 
 def batch_results(batch: dict[str, np.ndarray], threshold: float) -> list[tuple[str, ScoreResult]]:
@@ -271,9 +264,9 @@ def run_shards(job: RayScoring, shards: list[Shard]) -> Iterator[int]:
     todo = [s for s in shards if not shard_file(job.out_dir, s).exists()]
     if not todo:
         return
-    card, _ = engine_card(job.weights, job.engine)
+    card = decode_card(job.weights)
     gpus = int(ray.cluster_resources().get("GPU", 0))
-    scored = (source_dataset(todo)
+    scored = (source_dataset(todo, job.batch_size)
               .map_batches(decode, fn_kwargs={"card": card, "max_pixels": job.max_pixels},
                            batch_size=job.batch_size, batch_format="numpy")
               .map_batches(Model, fn_constructor_args=(job.weights, job.engine), batch_size=job.batch_size,

@@ -135,3 +135,5 @@ def test_without_ray_installed_one_line_error(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
     assert main(["score", str(tmp_path), "--ray", "--shards", str(tmp_path / "s")]) == 2
     assert "the ray extra" in capsys.readouterr().err
+    assert main(["score", str(tmp_path), "--actors", "2"]) == 2
+    assert "go with --ray" in capsys.readouterr().err
