@@ -264,6 +264,9 @@ def run_shards(job: RayScoring, shards: list[Shard]) -> Iterator[int]:
     todo = [s for s in shards if not shard_file(job.out_dir, s).exists()]
     if not todo:
         return
+    for shard in todo:  # what a killed run left half-written is written again from the start
+        for torn in job.out_dir.glob(f".{shard_file(job.out_dir, shard).name}.*.tmp"):
+            torn.unlink(missing_ok=True)
     card = decode_card(job.weights)
     gpus = int(ray.cluster_resources().get("GPU", 0))
     scored = (source_dataset(todo, job.batch_size)

@@ -113,7 +113,7 @@ def test_resume_after_a_kill_loses_and_repeats_no_row(scored, lively_weights, tm
     assert len({r.source for r in again}) == len(again) - len(image_corpus.GOOD)  # paths table repeats the folder
     assert all(p.stat().st_mtime_ns == t for p, t in kept.items())  # finished shards were not redone
     assert all(p.exists() for p in killed) and len(read_shard(killed[0])) == len(image_corpus.GOOD)
-    assert not list(out.glob(".*.tmp")) or all(p.read_bytes() == b"PAR1 torn" for p in out.glob(".*.tmp"))
+    assert not list(out.glob(".*.tmp"))  # the torn temporary files are gone
 
 
 def test_cli_writes_csv_and_shards(local_ray, inputs, lively_weights, tmp_path):
