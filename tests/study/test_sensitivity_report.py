@@ -31,8 +31,8 @@ def _summary(n=3, labels="synthetic", left_out=None):
 def test_findings_name_the_top_effects_what_was_left_out_and_how_far_to_trust_them():
     grey = {"saturation": "changes none of the 3 photos at any factor (every photo is grey)"}
     lines = sensitivity_report.findings(_summary(left_out=grey))
-    assert lines[0].startswith("On 3 photos with <code>nima.weights.h5</code>, the largest effects on the mean score came "
-                               "from **blur** (range 0.91; lowest at 8, -0.90), **contrast**")
+    assert lines[0].startswith("On 3 photos with <code>nima.weights.h5</code>, the largest effects on the mean score "
+                               "came from **blur** (range 0.91; lowest at 8, -0.90), **contrast**")
     assert "rises with contrast (Spearman +0.90" in lines[1] and "the best factor was 1.5 (+0.05)" in lines[1]
     assert "card's bilinear changed the average score by -0.20 (nearest) to +0.01" in lines[2]
     assert "other padding layout moved it by -0.03 on average, 0.04 per photo" in lines[2]
