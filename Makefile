@@ -55,6 +55,7 @@ mlflow: setup
 
 bench: setup
 	$(BIN)/python benchmarks/score_throughput.py
+	$(BIN)/python benchmarks/ray_throughput.py
 	$(BIN)/python benchmarks/service_throughput.py
 	$(BIN)/python benchmarks/data_throughput.py
 	$(BIN)/python benchmarks/ava_scale.py --sizes 2000,8000,32000

@@ -114,6 +114,41 @@ def _check_out_not_input(out: str, inputs: list[Path]) -> None:
                 raise UsageError(f"--out {out} is one of the inputs ({source}); it would be overwritten")
 
 
+def _score_on_ray(args: argparse.Namespace, fmt: str) -> int:
+    """`nima score --ray`: the shards scored on Ray, then every row written as `nima score` writes them."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise UsageError("--ray needs Ray: pip install 'nima-lab[ray]' (the ray extra)")
+    if args.shards is None and not args.out:
+        raise UsageError("--ray needs --shards DIR (or --out FILE, whose shards go to FILE.shards)")
+    from tqdm import tqdm
+
+    from nima_utils.model.weights import default_weights
+    from nima_utils.scoring import ResultWriter, results_file
+    from nima_utils.serve.ray_scoring import RayScoring, score_with_ray
+
+    job = RayScoring(str(args.weights or default_weights()), args.shards or Path(args.out + ".shards"),
+                     args.engine, args.actors, batch_size=args.batch_size, threshold=args.threshold,
+                     max_pixels=args.max_pixels)
+    print(f"nima score: on Ray ({args.ray}), {args.engine} engine, weights {job.weights}, shards in {job.out_dir}",
+          file=sys.stderr)
+    failed = scored = 0
+    with (tqdm(unit="img", file=sys.stderr, disable=args.quiet or None) as bar,
+          results_file(args.out) if args.out else contextlib.nullcontext(sys.stdout) as out):
+        def progress(done: int, total: int) -> None:
+            bar.total, bar.n = total, done
+            bar.refresh()
+
+        writer = ResultWriter(out, fmt)
+        for result in score_with_ray(job, args.paths, args.ray, progress):
+            writer.write(result)
+            scored, failed = scored + result.ok, failed + (not result.ok)
+    where = f" -> {args.out}" if args.out else ""
+    print(f"nima score: {scored} scored, {failed} failed{where}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -126,6 +161,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.out:
         _check_out(args.out)
     fmt = ResultWriter.format_for(args.out) if args.out else "csv"
+    if args.ray:
+        return _score_on_ray(args, fmt)
+    if args.actors or args.shards:
+        raise UsageError("--actors and --shards go with --ray")
     scan = scan_images(args.paths)
     if args.out:
         _check_out_not_input(args.out, [*scan.files, *map(Path, args.paths)])
@@ -240,6 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS,
                        help=f"refuse larger images as possible decompression bombs (default {DEFAULT_MAX_PIXELS:,})")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
+    score.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                       help="score on Ray Data (auto: the running cluster, else a local one); also reads "
+                            ".parquet tables of paths or image bytes and WebDataset .tar shards")
+    score.add_argument("--actors", type=_positive_int, help="with --ray: model actors (default: one per GPU, else 1)")
+    score.add_argument("--shards", type=Path, help="with --ray: folder of the Parquet result shards, kept to "
+                                                  "resume a killed job (default: OUT.shards beside --out)")
     score.set_defaults(func=cmd_score)
 
     weights = sub.add_parser("weights", help="download and verify idealo's published NIMA weights")
