@@ -22,9 +22,10 @@ from nima_utils.train.loop import TrainConfig, optimizer_for, train, validation_
 from tests.train.conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[2]
-LIVELY = 1e-3
+LIVELY = 1e-5
 """Spread of a tiny run's mean scores over the validation images above which its backbone is alive
-(a random start with batch norm at mean 0 / variance 1 gave 1e-7: every image scored alike)."""
+(a random start with batch norm at mean 0 / variance 1 gave 1e-7: every image scored alike; on the
+648-image demo a live tiny run spreads about 1e-4 after 5 epochs, on the earlier 327-image one 6e-2)."""
 
 
 def tiny_config(demo, tmp_path, **overrides) -> TrainConfig:
