@@ -18,6 +18,8 @@ class DataSummary:
     splits_dir: Path
     cache_dir: Path | None
     cache_size: int | None
+    seed: int = 0
+    """The seed notebook 01 ran with (the demo's files are named by it)."""
 
     @property
     def synthetic_labels(self) -> bool:
@@ -45,6 +47,7 @@ def read_data_summary(path: str | Path) -> DataSummary:
             splits_dir=Path(data["splits"]["dir"]),
             cache_dir=Path(cache["dir"]) if cache.get("dir") else None,
             cache_size=int(cache["size"]) if cache.get("size") else None,
+            seed=int(data.get("seed", 0)),
         )
     except json.JSONDecodeError as exc:
         raise ValueError(f"data summary {path} is not valid JSON: {exc}") from exc

@@ -9,7 +9,6 @@ All variants of one photo are scored in one batch.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -258,8 +257,7 @@ def study_images(images: str | Path, data_summary: str | Path, max_images: int, 
 
         data = read_data_summary(data_summary)
         test = pd.read_csv(data.split_csv("test"), dtype={"image_id": str})
-        demo_seed = int(json.loads(Path(data_summary).read_text()).get("seed", 0))
-        versions = demo_versions(data.images_dir, demo_seed) if data.source == "demo" else None
+        versions = demo_versions(data.images_dir, data.seed) if data.source == "demo" else None
         photos = source_photos(test, versions)
         found = [image_path(data.images_dir, i) for i in photos["image_id"]]
         where = f"the test split of {data_summary}"
