@@ -54,3 +54,22 @@ def pytest_sessionfinish(session, exitstatus) -> None:
         print("\nTests wrote into the project's data/, weights/ or reports/ (they must use temporary folders):\n  "
               + "\n  ".join(written[:20]))
         session.exitstatus = 1
+
+
+NOTEBOOK_02_DEFAULTS_TEST = "tests/notebooks/test_notebooks.py::test_02_train_defaults_beat_the_trivial_baseline"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Notebook 02 with its defaults trains the demo preset (minutes on 2 cores). When the papermill test
+    that runs it with those defaults and checks its figures is collected, nbval's own run of it is left
+    out: the same notebook, same defaults, executed once per session instead of twice. (Without Keras'
+    ImageNet file that test skips, and nbval's run stays.)"""
+    imagenet = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models" / "mobilenet_1_0_224_tf.h5"
+    if not imagenet.is_file() or not any(item.nodeid == NOTEBOOK_02_DEFAULTS_TEST for item in items):
+        return
+    twice = [item for item in items if item.nodeid.startswith("notebooks/02_train.ipynb::")]
+    if twice:
+        config.hook.pytest_deselected(items=twice)
+        items[:] = [item for item in items if item not in twice]
+        config.pluginmanager.get_plugin("terminalreporter").write_line(
+            f"nbval: notebooks/02_train.ipynb runs with its defaults once, in {NOTEBOOK_02_DEFAULTS_TEST}")
