@@ -163,3 +163,35 @@ def curve_finding(table: pd.DataFrame) -> str:
     return (f"Validation EMD (best epoch) {trend} from {first['val_emd_best']:.3f} with {k0} training photos to "
             f"{last['val_emd_best']:.3f} with {k1}, {side} the trivial baseline's {last['baseline_emd']:.3f}; "
             f"the SRCC of the mean within a photo goes from {first['srcc_within']:.2f} to {last['srcc_within']:.2f}.")
+
+
+def curve_summary(rows: pd.DataFrame, seconds: float) -> dict:
+    """What notebook 02's summary.json keeps of the curve: per number of photos the fold means, the
+    finding, and the run time."""
+    table = curve_table(rows)
+    per_k = {str(k): {name: (None if pd.isna(v) else float(v)) for name, v in row.items()}
+             for k, row in table.iterrows()}
+    return {"by_photos": per_k, "finding": curve_finding(table), "seconds": round(seconds, 1),
+            "folds": int(rows["fold"].nunique())}
+
+
+def curve_figure(rows: pd.DataFrame):
+    """Validation EMD against the number of training photos: each fold a dot, the fold mean a line,
+    the trivial baseline dashed: below the dashed line the model has learned something."""
+    import matplotlib.pyplot as plt
+
+    table = curve_table(rows)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    jitter = (rows["fold"] - rows["fold"].mean()) * 0.08
+    ax.scatter(rows["photos"] + jitter, rows["val_emd_best"], s=14, alpha=0.5, color="C0",
+               label="one fold (best epoch)")
+    ax.plot(table.index, table["val_emd_best"], "o-", color="C0", label="mean over folds (best epoch)")
+    ax.plot(table.index, table["val_emd_last"], "s:", color="C1", label="mean over folds (last epoch)")
+    ax.plot(table.index, table["baseline_emd"], "--", color="grey", label="trivial baseline (training mean)")
+    ax.set_xticks(list(table.index))
+    ax.set_xlabel("number of training photos (each with all its crops and edits)")
+    ax.set_ylabel("validation EMD on unseen photos (lower is better)")
+    ax.set_title("How the error depends on the number of training photos")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
