@@ -15,7 +15,7 @@ from typing import Any
 
 KEY_FIGURES = {
     "01_ava_download_cleanup": ("label_stats.png",),
-    "02_train": ("learning_curves.png",),
+    "02_train": ("learning_curves.png", "photo_curve.png"),
     "03_evaluate": ("mean_scatter.png", "confusion.png", "best_and_worst.png"),
     "04_sensitivity": ("contrast.png", "perturbations.png"),
     "05_explore": ("settings.png", "saliency.png"),
@@ -24,6 +24,8 @@ CAPTIONS = {
     "label_stats.png": "the labels: mean score per image, votes per image, and the spread of votes against the mean",
     "learning_curves.png": "training and validation EMD by epoch (the dashed line marks the epoch kept), and the "
                            "learning rates of the base and the head",
+    "photo_curve.png": "validation EMD of the head on frozen features against the number of training photos "
+                       "(grouped folds, never the test photos), with the trivial baseline",
     "mean_scatter.png": "predicted against human mean score, one point per test image",
     "confusion.png": "accepted or rejected at 5.0 and 5.1: human against predicted",
     "best_and_worst.png": "the test images with the highest and lowest predicted mean scores",
@@ -166,9 +168,35 @@ def _ranking(ranking: dict[str, Any] | None) -> str:
             f"{_num(ranking.get('pooled_srcc_mean'), 2)}</p>")
 
 
+def _verdict(metrics: dict[str, Any]) -> str:
+    """The test EMD against the trivial baseline in words, by the paired bootstrap interval of the difference."""
+    diff = (metrics.get("paired_differences") or {}).get("emd") or {}
+    if diff.get("value") is None:
+        return ""
+    value, low, high = diff["value"], diff.get("low"), diff.get("high")
+    if low is None or high is None:
+        words = "lower than" if value < 0 else "not lower than"
+        interval = " (no bootstrap interval)"
+    else:
+        words = "better than" if high < 0 else "worse than" if low > 0 else "not distinguishable from"
+        interval = f" [{low:+.3f}, {high:+.3f}]"
+    return (f"<p><b>Test EMD {words} the trivial baseline</b>: model minus baseline {value:+.3f}{interval} "
+            "<span class=note>(paired bootstrap, 95% interval; negative is better)</span></p>")
+
+
+def _photo_curve(curve: dict[str, Any] | None, page: str | None) -> str:
+    """Notebook 02's photo curve in one line, with a link to its page."""
+    if not curve or not curve.get("finding"):
+        return ""
+    link = f' (<a href="{_e(page)}#5.-How-the-error-depends-on-the-number-of-training-photos">notebook 02</a>)' \
+        if page else ""
+    return f"<p>More photos: {_e(curve['finding'])}{link}</p>"
+
+
 def _headline(out: Path, result: dict[str, Any]) -> str:
     parts = []
     variants = result.get("variants", [])
+    pages = {s["variant"]: s.get("html") for s in result.get("steps", []) if s["notebook"] == "02_train"}
     if len(variants) > 1:
         parts.append("<h2>Sweep: variants compared</h2>" + _sweep(out, variants))
     for v in variants:
@@ -181,8 +209,8 @@ def _headline(out: Path, result: dict[str, Any]) -> str:
                          + f" (the {_e(t.get('split'))} split of {_e(t.get('data_source'))})"
                          + (", <b>synthetic labels</b>: they grade edits of real photos, not taste, and are not "
                             "comparable with published AVA figures" if t.get("synthetic_labels") else "")
-                         + f"; weights {_e(Path(str(t.get('weights', ''))).name)}</p>" + _ranking(t.get("ranking"))
-                         + _metrics_table(t))
+                         + f"; weights {_e(Path(str(t.get('weights', ''))).name)}</p>"
+                         + _verdict(t.get("metrics", {})) + _ranking(t.get("ranking")) + _metrics_table(t))
         if v.get("train"):
             tr = v["train"]
             val = tr.get("validation", {})
@@ -193,7 +221,8 @@ def _headline(out: Path, result: dict[str, Any]) -> str:
                          f"{_num(tr.get('best_val_emd'))} (trivial baseline {_num(baseline)}), "
                          f"{_num(tr.get('wall_seconds'), 0)} s on "
                          f"{_e(tr.get('backend'))} / {_e(tr.get('device'))}</p>"
-                         + _table(["validation", "EMD", "SRCC (mean)", "accuracy at 5.0"], rows))
+                         + _table(["validation", "EMD", "SRCC (mean)", "accuracy at 5.0"], rows)
+                         + _photo_curve(tr.get("photo_curve"), pages.get(v["name"])))
     return "".join(parts)
 
 
@@ -205,12 +234,16 @@ def _sensitivity(summary: dict[str, Any]) -> str:
     weights, images = summary.get("weights", {}), summary.get("images", {})
     note = (f"{_e(images.get('n'))} photos ({_e(images.get('source', ''))}); weights "
             f"{_e(Path(str(weights.get('path', ''))).name)} ({_e(weights.get('why'))}). All {len(rows)} edits and "
-            "input settings studied, largest effect first.")
+            "input settings studied, ranked by the range of the mean score: its highest minus its lowest mean over the "
+            "levels of the edit, averaged over photos. Mean |change| is the average size of each photo's change from "
+            "its unedited version; it can order the edits differently (photos moving in opposite directions add "
+            "to it but cancel in the average's range).")
     left_out = summary.get("left_out") or {}
     if left_out:
         note += " Left out: " + "; ".join(f"{_e(name)}, which {_e(why)}" for name, why in left_out.items()) + "."
     return (f"<h2>Sensitivity</h2><p class=note>{note}</p>"
-            + _table(["rank", "edit or input setting", "kind", "range of the mean score", "mean |change|"], rows))
+            + _table(["rank (by range)", "edit or input setting", "kind", "range of the mean score over levels",
+                    "mean |change| from the unedited photo"], rows))
 
 
 def write_run(out: Path, result: dict[str, Any]) -> Path:

@@ -81,11 +81,13 @@ def comparison_table(result: dict[str, Any], test_data: str) -> pd.DataFrame:
 
 
 def headline(result: dict[str, Any]) -> dict[str, Any]:
-    """The metrics a summary shows: the model's with intervals, and the baselines' values."""
+    """The metrics a summary shows: the model's with intervals, the baselines' values and the paired
+    differences (model minus baseline) that say whether it beats them."""
     return {
         "model": result["model"],
         "trivial_baseline": {k: v["value"] for k, v in result["trivial_baseline"].items()},
         "majority_class": {k: v["value"] for k, v in result["majority_class"].items()},
+        "paired_differences": result["paired_differences"],
     }
 
 

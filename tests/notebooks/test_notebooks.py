@@ -168,7 +168,7 @@ def test_01_bad_parameters_fail_before_any_work(tmp_path, parameters, messages):
     assert not report.exists() and not data.exists()
 
 
-@pytest.mark.parametrize(("name", "count"), [("01_ava_download_cleanup", 16), ("02_train", 22), ("03_evaluate", 8),
+@pytest.mark.parametrize(("name", "count"), [("01_ava_download_cleanup", 16), ("02_train", 23), ("03_evaluate", 8),
                                            ("04_sensitivity", 7), ("05_explore", 7)])
 def test_help_lists_every_parameter_with_a_comment(name, count):
     """What `papermill --help-notebook` prints: every assignment of the parameters cell, each with its help."""
