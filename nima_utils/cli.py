@@ -116,10 +116,9 @@ def _check_out_not_input(out: str, inputs: list[Path]) -> None:
 
 def _score_on_ray(args: argparse.Namespace, fmt: str) -> int:
     """`nima score --ray`: the shards scored on Ray, then every row written as `nima score` writes them."""
-    import importlib.util
+    from nima_utils.ray_cluster import require_ray
 
-    if importlib.util.find_spec("ray") is None:
-        raise UsageError("--ray needs Ray: pip install 'nima-lab[ray]' (the ray extra)")
+    require_ray()
     if args.shards is None and not args.out:
         raise UsageError("--ray needs --shards DIR (or --out FILE, whose shards go to FILE.shards)")
     from tqdm import tqdm

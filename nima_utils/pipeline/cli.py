@@ -20,6 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                              "folder (as nima weights --url)")
     parser.add_argument("--no-track", dest="track", action="store_false",
                         help="keep the training and evaluation runs out of MLflow (as the config's track: false)")
+    parser.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                        help="run the grid's variants (02 then 03 each) as Ray tasks, a GPU each where the cluster "
+                             "has GPUs (auto: the running cluster, else a local one)")
     parser.set_defaults(func=cmd_pipeline)
 
 
@@ -33,6 +36,10 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     missing = [m for m in ("papermill", "nbconvert") if importlib.util.find_spec(m) is None]
     if missing:
         raise ValueError(f"needs {' and '.join(missing)} (the dev extra): pip install -e '.[cpu,dev]' or make setup")
+    if args.ray:
+        from nima_utils.ray_cluster import require_ray
+
+        require_ray()
     config = pipeline_config.load(args.config)
     urls = {k: v for k, v in (("keras_base_url", args.keras_url), ("idealo_url", args.idealo_url)) if v}
     if args.check:
@@ -41,5 +48,5 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
             state = "present" if prerequisites.present(item) else f"missing, will be fetched from {item.url}"
             print(f"  {item.what}: {state}")
         return 0
-    pipeline.run(config, args.reports, track=args.track, **urls)
+    pipeline.run(config, args.reports, track=args.track, ray=args.ray, **urls)
     return 0

@@ -253,11 +253,13 @@ def write_run(out: Path, result: dict[str, Any]) -> Path:
             f"<p>status: <span class={'ok' if status == 'ok' else 'failed'}>{_e(status)}</span>; started "
             f"{_e(result['started'])}; {_num(float(result.get('seconds') or 0), 0)} s of notebooks; config "
             f"<code>{_e(result.get('config'))}</code></p>")
-    if result.get("failure"):
-        f = result["failure"]
+    failures = [result["failure"]] if result.get("failure") else []
+    failures += [f for f in result.get("variant_failures", []) if f != result.get("failure")]
+    for f in failures:
         where = f"cell {f['cell']} (<code>{_e(f['line'])}</code>)" if f.get("cell") is not None else "before any cell"
-        head += (f"<p class=failed>notebook {_e(f['notebook'])} failed in {where}: {_e(f['error'])}. Its partial "
-                 f"output: <a href=\"{_e(f.get('html', ''))}\">{_e(f.get('html', ''))}</a></p>")
+        variant = f"variant {_e(f['variant'])}: " if f.get("variant") else ""
+        head += (f"<p class=failed>{variant}notebook {_e(f['notebook'])} failed in {where}: {_e(f['error'])}. Its "
+                 f"partial output: <a href=\"{_e(f.get('html', ''))}\">{_e(f.get('html', ''))}</a></p>")
     body = _headline(out, result)
     for step in result["steps"]:
         if step["notebook"] == "04_sensitivity" and step.get("summary"):

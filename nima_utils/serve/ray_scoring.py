@@ -22,6 +22,7 @@ import numpy as np
 
 from nima_utils.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ImageLoadError, load_image, scan_images
 from nima_utils.model.card import ModelCard, community_card, read_card
+from nima_utils.ray_cluster import join
 from nima_utils.scoring import DEFAULT_THRESHOLD, ScoreResult, merge_results, model_input
 
 FILES_PER_SHARD = 256
@@ -309,15 +310,10 @@ def score_with_ray(job: RayScoring, paths: list[str], address: str = "auto",
 
 
 def connect(address: str) -> None:
-    """Join the Ray cluster at `address` ('auto': RAY_ADDRESS or a local one, else start one), unless joined.
-    A cluster started here has token authentication off, so nothing is written to the home folder."""
-    import ray
+    """Join the Ray cluster at `address` (nima_utils.ray_cluster.join) with Ray Data's console output off."""
     import ray.data
 
-    if not ray.is_initialized():
-        if address == "auto" and "RAY_ADDRESS" not in os.environ:
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        ray.init(address=None if address == "auto" else address, include_dashboard=False, log_to_driver=False)
+    join(address)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
