@@ -25,7 +25,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 test: setup lint
-	$(BIN)/pytest --nbval-lax tests notebooks
+	$(BIN)/pytest --nbval-lax --durations=20 tests notebooks
 
 # The inner loop: lint and every test but the notebook, browser and slowest ones (markers in pyproject.toml)
 test-fast: setup lint
