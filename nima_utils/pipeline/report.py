@@ -33,6 +33,10 @@ CAPTIONS = {
                     "the change from the unedited photo",
     "perturbations.png": "every edit: the change in mean score from the unedited photo (grey: photos; red: their "
                          "average with its 95% interval over photos)",
+    "settings.png": "one photo at a few fixed slider settings (edits and resize method): the edited photo, its "
+                    "predicted distribution, mean and std (the static version of notebook 05's sliders)",
+    "saliency.png": "Grad-CAM maps: which regions raise the predicted mean score and the predicted chance of a "
+                    "score above 5, for a few test photos",
 }
 """What each key figure shows, as its caption on the index."""
 TITLES = {"01_ava_download_cleanup": "01 · data", "02_train": "02 · training", "03_evaluate": "03 · evaluation",

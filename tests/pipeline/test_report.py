@@ -51,3 +51,9 @@ def test_overview_puts_the_trivial_baseline_beside_the_best_test_emd(tmp_path):
     page = report.write_overview(tmp_path).read_text()
     assert "<th>its trivial baseline</th>" in page
     assert "<td>0.2383</td><td>0.1148</td>" in page
+
+
+def test_every_key_figure_has_a_caption_in_words():
+    """The index captions each copied figure with what it shows, never with its file name."""
+    names = [name for figures in report.KEY_FIGURES.values() for name in figures]
+    assert names and not [name for name in names if name not in report.CAPTIONS]
