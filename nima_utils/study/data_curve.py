@@ -105,7 +105,7 @@ def _fit_head(f: Features, fit: np.ndarray, val: np.ndarray, epochs: int, lr: fl
         if not best or last < best["val"]:
             best.update(val=last, epoch=epoch + 1, weights=head.get_weights())
     head.set_weights(best["weights"])
-    pred = np.asarray(head.predict_on_batch(f.x[val]), np.float64)
+    pred = np.asarray(keras.ops.convert_to_numpy(head(f.x[val], training=False)), np.float64)  # no retracing
     frame = pd.DataFrame({"image_id": np.asarray(f.image_ids)[val], "pred_mean": mean_score(pred),
                           "true_mean": mean_score(f.y[val])})
     ranking = group_ranking(frame, dict(zip(frame["image_id"], f.groups[val], strict=True))) or {}
