@@ -255,7 +255,7 @@ def test_demo_and_ava_configs_are_valid(tmp_path):
     import yaml
 
     demo = load(ROOT / "configs" / "demo.yaml")
-    assert demo.notebooks["02_train"].keys() <= {"run_name", "overwrite"}  # notebook 02's defaults
+    assert demo.notebooks["02_train"].keys() <= {"run_name", "overwrite", "photo_curve"}  # 02's training defaults
     with pytest.raises(ConfigError) as failure:  # until local_dir names the user's copy of AVA
         load(ROOT / "configs" / "ava.yaml")
     assert "1 problem(s)" in str(failure.value) and "local_dir /data/AVA_dataset is not a folder" in str(failure.value)
