@@ -83,3 +83,9 @@ def build_from_card(card: ModelCard, weights: str | None = None) -> keras.Model:
         alpha=card.alpha,
         padding=card.padding,
     )
+
+
+def pooled_features(model: keras.Model) -> keras.Model:
+    """The NIMA model up to its pooled backbone features (the input of its dropout and head): what the
+    head phase trains on, without the dropout's random state."""
+    return keras.Model(model.inputs, model.get_layer("dropout").input)

@@ -46,7 +46,7 @@ def frozen_features(summary: DataSummary, backbone: str = "mobilenet", input_siz
     from nima_utils.data import cache
     from nima_utils.data.splits import read_split
     from nima_utils.model.backbones import BACKBONES
-    from nima_utils.model.network import build_nima
+    from nima_utils.model.network import build_nima, pooled_features
 
     if summary.cache_dir is None:
         raise ValueError(f"{summary.path} names no training cache: run notebook 01 with its cache on")
@@ -55,7 +55,7 @@ def frozen_features(summary: DataSummary, backbone: str = "mobilenet", input_siz
         raise ValueError(f"the splits in {summary.splits_dir} have no group column: the curve needs photo groups")
     group_of = {str(i): str(g) for s in SPLITS for i, g in zip(tables[s]["image_id"], tables[s]["group"], strict=True)}
     model = build_nima(backbone, "imagenet", 0.0, input_size, alpha)
-    base = keras.Model(model.inputs, model.get_layer("dropout").input)
+    base = pooled_features(model)
     ids, feats, probs = [], [], []
     for split in SPLITS:
         ds = cache.cache_dataset(summary.cache_dir, split, batch_size, training=False, crop=input_size,

@@ -25,7 +25,7 @@ import scipy.stats
 from nima_utils import __version__, tracking
 from nima_utils.model.card import ModelCard
 from nima_utils.model.losses import emd_loss
-from nima_utils.model.network import BACKBONES, HEAD_LAYERS, build_nima
+from nima_utils.model.network import BACKBONES, HEAD_LAYERS, build_nima, pooled_features
 from nima_utils.model.weights import fingerprint, load_nima
 from nima_utils.train.checkpoint import RUN_FILE, RunFolder, RunLock, atomic_json, atomic_path, save_weights_atomic
 from nima_utils.train.config import SCHEDULES, TrainConfig
@@ -202,7 +202,7 @@ def _head_phase(run: RunFolder, model: keras.Model, progress: bool, on_epoch: Ca
     """Two-phase schedule, phase 1: features of the frozen base computed once, then the head alone."""
     config, data = run.config, run.data
     start = time.perf_counter()
-    base = keras.Model(model.inputs, model.get_layer("dropout").input)
+    base = pooled_features(model)
     feats = {}
     for split in ("train", "val"):
         feats[split] = _features(base, data.evaluation(split))
@@ -248,7 +248,7 @@ def calibrate_batchnorm(model: keras.Model, dataset, batches: int = 8) -> None:
     """Batch-norm statistics of a randomly initialised backbone measured on training images (the
     average over `batches` batches): with the initial mean 0 / variance 1, features die out layer by
     layer and every image gets the same prediction in inference mode (validation, the head phase)."""
-    base = keras.Model(model.input, model.get_layer("dropout").input)  # no dropout: its RNG stays put
+    base = pooled_features(model)  # no dropout: its RNG stays put
     layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     momenta = [layer.momentum for layer in layers]
     try:
