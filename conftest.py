@@ -71,5 +71,7 @@ def pytest_collection_modifyitems(config, items) -> None:
     if twice:
         config.hook.pytest_deselected(items=twice)
         items[:] = [item for item in items if item not in twice]
-        config.pluginmanager.get_plugin("terminalreporter").write_line(
-            f"nbval: notebooks/02_train.ipynb runs with its defaults once, in {NOTEBOOK_02_DEFAULTS_TEST}")
+        reporter = config.pluginmanager.get_plugin("terminalreporter")  # absent under -p no:terminal
+        if reporter is not None:
+            reporter.write_line(f"nbval: notebooks/02_train.ipynb runs with its defaults once, in "
+                                f"{NOTEBOOK_02_DEFAULTS_TEST}")
